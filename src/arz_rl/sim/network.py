@@ -1,0 +1,190 @@
+"""Road networks and demand: a signalised corridor of ``n`` junctions.
+
+Topology (one direction of the arterial, west to east)::
+
+    entry -> M0 -> [J0] -> M1 -> [J1] -> ... -> [J(n-1)] -> Mn -> exit
+                    ^  \\
+         entry -> Cj    Xj -> exit        (cross street at every junction)
+
+Phase 0 gives green to the main approach M_j, phase 1 to the cross approach
+C_j.  Under phase 0 a share ``turn_main`` of M_j turns into the cross exit X_j,
+the rest continues to M_(j+1); under phase 1 a share ``turn_cross`` of C_j
+turns onto M_(j+1), the rest crosses into X_j.  The two phases never feed the
+same link at once, so a junction is a pair of diverges (Daganzo 1995).
+
+Demand enters at M0 and every C_j through point queues.  Its default is a
+morning peak on a Victoria Island (Lagos) arterial, near but below
+saturation: at the peak the sum of critical flow ratios is about 0.87, so a
+well-split 90 s plan runs at a degree of saturation near 0.95.  The numbers are assumptions in
+the range of published Lagos counts (cars and motorcycles, veh/h); they are
+configuration, not data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from .params import PER_HOUR
+
+EXIT, STOP_LINE = 0, 1
+SINK = -1
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A corridor and its demand (lengths m, times s, flows veh/h at the edges)."""
+
+    name: str = "corridor"
+    n_junctions: int = 3
+    dx: float = 50.0  #: cell size, m
+    main_link_length: float = 400.0  #: m, each main link
+    cross_link_length: float = 250.0  #: m, each cross approach and exit
+    duration: float = 3600.0  #: demand period = episode length, s
+    #: peak arrival rates (veh/h): main entry and each cross entry, per class (m, c)
+    main_demand: tuple[float, float] = (1800.0, 1500.0)
+    cross_demand: tuple[float, float] = (900.0, 800.0)
+    #: profile of the morning peak: multiplier of the peak rates at evenly spaced knots
+    profile: tuple[float, ...] = (0.70, 0.78, 0.86, 0.93, 0.98, 1.00, 1.00, 0.97, 0.92, 0.87, 0.83, 0.80, 0.78)
+    turn_main: float = 0.15  #: share of main-approach traffic turning into the cross exit
+    turn_cross: float = 0.30  #: share of cross-approach traffic turning onto the main road
+    yellow: float = 3.0  #: s; traffic still discharges
+    all_red: float = 2.0  #: s; no discharge
+    min_green: float = 10.0  #: s
+    demand_noise: float = 0.10  #: std of the lognormal multiplier per knot and entry (0: none)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def single_junction(**overrides: object) -> Scenario:
+    """One signalised junction (a corridor of length 1)."""
+    return Scenario(**{"name": "single", "n_junctions": 1, **overrides})
+
+
+def corridor(n_junctions: int = 3, **overrides: object) -> Scenario:
+    """A corridor of ``n_junctions`` signalised junctions."""
+    return Scenario(**{"name": f"corridor{n_junctions}", "n_junctions": n_junctions, **overrides})
+
+
+SCENARIOS = {"single": single_junction, "corridor": corridor}
+
+
+def make_scenario(name: str, **overrides: object) -> Scenario:
+    """Scenario by name (``single`` or ``corridor``) with field overrides."""
+    if name not in SCENARIOS:
+        raise ValueError(f"unknown scenario {name!r}: choose one of {sorted(SCENARIOS)}")
+    return SCENARIOS[name](**overrides)
+
+
+@dataclass
+class Network:
+    """Static arrays the compiled kernel reads.
+
+    seg_int[s] = (n_cells, entry index or -1, out kind EXIT/STOP_LINE, junction, phase,
+    dest0, dest1) with dest = segment index, SINK (-1) or -2 (unused); seg_frac[s] =
+    (frac0, frac1).  junc[j] = (main approach, cross approach);  junc_times[j] =
+    (yellow, all_red, min_green).  entry_seg[e] is the segment an entry feeds.
+    """
+
+    scenario: Scenario
+    seg_int: np.ndarray
+    seg_frac: np.ndarray
+    junc: np.ndarray
+    junc_times: np.ndarray
+    entry_seg: np.ndarray
+    knots: np.ndarray  #: (K,) s
+    base_demand: np.ndarray  #: (E, 2, K) veh/s
+    seg_names: list[str] = field(default_factory=list)
+    main_path: list[int] = field(default_factory=list)  #: main segments west to east
+
+    @property
+    def n_segments(self) -> int:
+        return self.seg_int.shape[0]
+
+    @property
+    def n_junctions(self) -> int:
+        return self.junc.shape[0]
+
+    @property
+    def n_entries(self) -> int:
+        return self.entry_seg.shape[0]
+
+    @property
+    def max_cells(self) -> int:
+        return int(self.seg_int[:, 0].max())
+
+    def total_cells(self) -> int:
+        return int(self.seg_int[:, 0].sum())
+
+
+def _cells(length: float, dx: float, what: str) -> int:
+    n = round(length / dx)
+    if n < 2 or abs(n * dx - length) > 1e-9 * length:
+        raise ValueError(f"{what}={length} m must be a multiple (>= 2) of dx={dx} m")
+    return n
+
+
+def build_network(sc: Scenario) -> Network:
+    """Arrays of the corridor described by ``sc``."""
+    if sc.n_junctions < 1:
+        raise ValueError("n_junctions must be >= 1")
+    nm = _cells(sc.main_link_length, sc.dx, "main_link_length")
+    nc = _cells(sc.cross_link_length, sc.dx, "cross_link_length")
+    n = sc.n_junctions
+    names: list[str] = []
+    rows: list[list[int]] = []
+    fracs: list[list[float]] = []
+    main = [len(names) + k for k in range(n + 1)]
+    names += [f"M{k}" for k in range(n + 1)]
+    cross_in = [len(names) + k for k in range(n)]
+    names += [f"C{k}" for k in range(n)]
+    cross_out = [len(names) + k for k in range(n)]
+    names += [f"X{k}" for k in range(n)]
+    entries = [main[0], *cross_in]
+    for s in range(len(names)):
+        rows.append([0, -1, EXIT, -1, -1, -2, -2])
+        fracs.append([0.0, 0.0])
+    for s in main:
+        rows[s][0] = nm
+    for s in cross_in + cross_out:
+        rows[s][0] = nc
+    for e, s in enumerate(entries):
+        rows[s][1] = e
+    for j in range(n):
+        m_in, c_in, m_out, x_out = main[j], cross_in[j], main[j + 1], cross_out[j]
+        rows[m_in][2:7] = [STOP_LINE, j, 0, m_out, x_out]
+        fracs[m_in] = [1.0 - sc.turn_main, sc.turn_main]
+        rows[c_in][2:7] = [STOP_LINE, j, 1, m_out, x_out]
+        fracs[c_in] = [sc.turn_cross, 1.0 - sc.turn_cross]
+    k = len(sc.profile)
+    knots = np.linspace(0.0, sc.duration, k)
+    base = np.zeros((len(entries), 2, k))
+    prof = np.asarray(sc.profile, dtype=np.float64)
+    for e in range(len(entries)):
+        peak = sc.main_demand if e == 0 else sc.cross_demand
+        for i in range(2):
+            base[e, i] = peak[i] * PER_HOUR * prof
+    return Network(
+        scenario=sc,
+        seg_int=np.asarray(rows, dtype=np.int64),
+        seg_frac=np.asarray(fracs, dtype=np.float64),
+        junc=np.asarray([[main[j], cross_in[j]] for j in range(n)], dtype=np.int64),
+        junc_times=np.asarray([[sc.yellow, sc.all_red, sc.min_green]] * n, dtype=np.float64),
+        entry_seg=np.asarray(entries, dtype=np.int64),
+        knots=knots,
+        base_demand=base,
+        seg_names=names,
+        main_path=main,
+    )
+
+
+def sample_demand(net: Network, rng: np.random.Generator | None, noise: float | None = None) -> np.ndarray:
+    """Arrival rates (E, 2, K) in veh/s: the base profile times seeded lognormal noise."""
+    sigma = net.scenario.demand_noise if noise is None else noise
+    if rng is None or sigma <= 0.0:
+        return net.base_demand.copy()
+    e, _, k = net.base_demand.shape
+    factor = rng.lognormal(mean=-0.5 * sigma**2, sigma=sigma, size=(e, 1, k))
+    return net.base_demand * factor
