@@ -1,0 +1,132 @@
+"""Run settings: one dataclass, two modes that differ only in sizes.
+
+``quick`` is a seconds-long smoke run on a laptop CPU that still trains (both
+agents do gradient updates) and evaluates every controller; ``full`` is the
+thesis run.  Both use the same scenario and the same code path: only
+timesteps, seeds, episode lengths and evaluation counts change.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+ALGORITHMS = ("ppo", "dqn")
+DEVICES = ("auto", "cpu", "gpu")
+MODES = ("quick", "full")
+
+PPO_DEFAULTS: dict[str, Any] = {
+    "learning_rate": 3e-4, "n_steps": 1024, "batch_size": 64, "n_epochs": 10, "gamma": 0.99,
+    "gae_lambda": 0.95, "clip_range": 0.2, "ent_coef": 0.01, "net_arch": [64, 64],
+}
+DQN_DEFAULTS: dict[str, Any] = {
+    "learning_rate": 5e-4, "buffer_size": 100_000, "learning_starts": 2_000, "batch_size": 64,
+    "gamma": 0.99, "train_freq": 4, "target_update_interval": 2_000, "exploration_fraction": 0.3,
+    "exploration_final_eps": 0.05, "net_arch": [64, 64],
+}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Every parameter of one experiment run (times in s)."""
+
+    mode: str = "quick"
+    device: str = "auto"
+    algorithms: tuple[str, ...] = ALGORITHMS
+    seeds: int = 2
+    seed: int = 0  #: base seed; training seed k is seed + k
+    scenario: str = "corridor"
+    n_junctions: int = 3
+    decision_interval: float = 15.0
+    episode_length: float = 300.0
+    reward: str = "delay"
+    order: int = 1
+    timesteps: dict[str, int] = field(default_factory=lambda: {"ppo": 3072, "dqn": 3000})
+    ppo: dict[str, Any] = field(default_factory=lambda: {**PPO_DEFAULTS, "n_steps": 256})
+    dqn: dict[str, Any] = field(
+        default_factory=lambda: {**DQN_DEFAULTS, "learning_starts": 500, "target_update_interval": 250}
+    )
+    n_envs: int = 1  #: parallel environments for PPO
+    eval_episodes: int = 2  #: evaluation episodes per controller and seed
+    eval_freq: int = 1000  #: timesteps between periodic evaluations during training
+    checkpoint_freq: int = 1000  #: timesteps between checkpoints
+    fixed_cycles: tuple[float, ...] = (60.0, 90.0, 120.0)
+
+    def validate(self) -> RunConfig:
+        """Raise ValueError naming the field and the allowed values."""
+        if self.mode not in MODES:
+            raise ValueError(f"mode={self.mode!r}: allowed {MODES}")
+        if self.device not in DEVICES:
+            raise ValueError(f"device={self.device!r}: allowed {DEVICES}")
+        bad = [a for a in self.algorithms if a not in ALGORITHMS]
+        if bad or not self.algorithms:
+            raise ValueError(f"algorithms={list(self.algorithms)!r}: choose among {ALGORITHMS}")
+        if self.seeds < 1:
+            raise ValueError(f"seeds={self.seeds}: must be >= 1")
+        for a in self.algorithms:
+            if self.timesteps.get(a, 0) < 1:
+                raise ValueError(f"timesteps.{a}={self.timesteps.get(a)}: must be >= 1")
+        if "dqn" in self.algorithms and self.timesteps["dqn"] <= self.dqn["learning_starts"]:
+            raise ValueError(
+                f"timesteps.dqn={self.timesteps['dqn']} must exceed dqn.learning_starts={self.dqn['learning_starts']}"
+            )
+        if self.episode_length < self.decision_interval:
+            raise ValueError("episode_length must be at least one decision_interval")
+        if self.eval_episodes < 1:
+            raise ValueError("eval_episodes must be >= 1")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["algorithms"] = list(self.algorithms)
+        d["fixed_cycles"] = list(self.fixed_cycles)
+        return d
+
+
+def mode_defaults(mode: str) -> RunConfig:
+    """The defaults of ``mode``: ``quick`` (smoke run) or ``full`` (thesis run)."""
+    if mode == "quick":
+        return RunConfig(mode="quick")
+    if mode == "full":
+        return RunConfig(
+            mode="full", seeds=5, episode_length=3600.0,
+            timesteps={"ppo": 300_000, "dqn": 300_000},
+            ppo=dict(PPO_DEFAULTS), dqn=dict(DQN_DEFAULTS),
+            n_envs=4, eval_episodes=5, eval_freq=20_000, checkpoint_freq=20_000,
+        )
+    raise ValueError(f"mode={mode!r}: allowed {MODES}")
+
+
+def build_config(mode: str, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Mode defaults with ``overrides`` applied (unknown keys are an error)."""
+    cfg = mode_defaults(mode)
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    known = {f.name for f in fields(RunConfig)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"unknown run parameter(s) {unknown}: known are {sorted(known)}")
+    for key in ("timesteps", "ppo", "dqn"):
+        if key in overrides:
+            overrides[key] = {**getattr(cfg, key), **overrides[key]}
+    for key in ("algorithms", "fixed_cycles"):
+        if key in overrides:
+            value = overrides[key]
+            overrides[key] = tuple(value.split(",")) if isinstance(value, str) else tuple(value)
+    return replace(cfg, **overrides).validate()
+
+
+def load_file(path: str | Path) -> dict[str, Any]:
+    """Parameters from a YAML or JSON file."""
+    path = Path(path)
+    text = path.read_text()
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        data = yaml.safe_load(text) or {}
+    else:
+        data = json.loads(text)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of run parameters")
+    return data

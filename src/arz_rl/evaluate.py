@@ -1,0 +1,138 @@
+"""Evaluation episodes, their metrics, and the statistics that compare controllers.
+
+Metric definitions (per episode; all from the simulation):
+
+- ``avg_travel_time_s``: total time spent in the system (on links and in entry
+  queues, veh s) / vehicles that arrived during the episode.
+- ``avg_delay_s``: total delay (time lost against free-flow speed on links,
+  plus all time in entry queues, veh s) / vehicles that arrived.
+- ``throughput_veh_h``: vehicles that left the network / episode length, veh/h.
+- ``avg_queue_veh``: queued vehicles per junction (speed below 2 m/s on its
+  approaches, plus its entry queue), averaged over time and junctions.
+- ``max_queue_veh``: the largest queue any junction reached.
+- ``phase_switches``: signal changes started, all junctions.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from .baselines import Controller
+from .env import SignalCorridorEnv
+from .sim.simulator import ACC_ARRIVED, ACC_DELAY, ACC_EXITED, ACC_SWITCHES, ACC_TTS, JQ_INTEGRAL, JQ_MAX
+
+METRICS = ("avg_travel_time_s", "avg_delay_s", "throughput_veh_h", "avg_queue_veh", "max_queue_veh", "phase_switches")
+LOWER_IS_BETTER = {"avg_travel_time_s": True, "avg_delay_s": True, "throughput_veh_h": False,
+                   "avg_queue_veh": True, "max_queue_veh": True, "phase_switches": True}
+
+
+def episode_metrics(env: SignalCorridorEnv) -> dict[str, float]:
+    """Metrics of the episode just played in ``env`` (see the module docstring)."""
+    sim = env.sim
+    acc = sim.acc[0]
+    arrived = acc[ACC_ARRIVED:ACC_ARRIVED + 2].sum()
+    duration = float(sim.t[0])
+    return {
+        "avg_travel_time_s": float(acc[ACC_TTS:ACC_TTS + 2].sum() / arrived),
+        "avg_delay_s": float(acc[ACC_DELAY:ACC_DELAY + 2].sum() / arrived),
+        "throughput_veh_h": float(acc[ACC_EXITED:ACC_EXITED + 2].sum() / duration * 3600.0),
+        "avg_queue_veh": float(sim.jq[0, :, JQ_INTEGRAL].mean() / duration),
+        "max_queue_veh": float(sim.jq[0, :, JQ_MAX].max()),
+        "phase_switches": float(acc[ACC_SWITCHES]),
+    }
+
+
+def run_episode(env: SignalCorridorEnv, controller: Controller, demand_seed: int,
+                record: bool = False) -> tuple[dict[str, float], dict[str, np.ndarray] | None]:
+    """Play one episode with ``controller`` on the demand drawn from ``demand_seed``.
+
+    With ``record`` the trace for space-time diagrams is returned: at every
+    decision the main-road fields (rho_m, v_m, rho_c, v_c over x), phases and
+    queues of every junction.
+    """
+    obs, _ = env.reset(seed=demand_seed)
+    controller.reset(env)
+    frames: list[np.ndarray] = []
+    phases: list[np.ndarray] = []
+    queues: list[np.ndarray] = []
+    times: list[float] = []
+    total_reward = 0.0
+    main = env.sim.net.main_path
+    n_cells = env.sim.net.seg_int[main, 0]
+
+    def snap(info: dict[str, Any]) -> None:
+        f = env.sim.fields()[0]
+        frames.append(np.concatenate([f[s, :, :n] for s, n in zip(main, n_cells)], axis=1))
+        phases.append(np.where(info["in_transition"], -1, info["phase"]))
+        queues.append(info["queue"])
+        times.append(info["time"])
+
+    if record:
+        snap(env._info(np.zeros_like(env.sim.acc[0]), np.zeros(env.n_junctions)))
+    while True:
+        obs, reward, terminated, truncated, info = env.step(controller.act(obs, env))
+        total_reward += reward
+        if record:
+            snap(info)
+        if terminated or truncated:
+            break
+    metrics = episode_metrics(env)
+    metrics["return"] = total_reward
+    if not record:
+        return metrics, None
+    dx = env.scenario.dx
+    x = (np.arange(int(n_cells.sum())) + 0.5) * dx
+    stack = np.stack(frames)  # (T, 4, X)
+    trace = {
+        "t": np.asarray(times), "x": x, "rho_m": stack[:, 0] * 1000.0, "v_m": stack[:, 1] * 3.6,
+        "rho_c": stack[:, 2] * 1000.0, "v_c": stack[:, 3] * 3.6,
+        "junction_x": np.cumsum(n_cells)[:-1] * dx, "phase": np.asarray(phases), "queue": np.asarray(queues),
+    }
+    return metrics, trace
+
+
+def summarize(values: list[float] | np.ndarray) -> dict[str, float | int]:
+    """Mean, sample std and 95% t-interval of ``values``."""
+    v = np.asarray(values, dtype=float)
+    n = v.size
+    mean = float(v.mean())
+    std = float(v.std(ddof=1)) if n > 1 else 0.0
+    half = float(stats.t.ppf(0.975, n - 1) * std / math.sqrt(n)) if n > 1 else 0.0
+    return {"mean": mean, "std": std, "ci95_low": mean - half, "ci95_high": mean + half, "n": n}
+
+
+def compare(rl: np.ndarray, base: np.ndarray, rl_paired: np.ndarray, base_paired: np.ndarray,
+            lower_is_better: bool) -> dict[str, Any]:
+    """RL against a baseline on one metric.
+
+    ``rl``/``base`` are per-seed means (the unit of replication: a training
+    seed), compared with Welch's t-test; ``*_paired`` are the matched
+    per-episode values (same demand draw), compared with a paired t-test.
+    ``improvement_pct`` is positive when RL is better.  A p-value is None when
+    the test is undefined (fewer than two values or zero variance).
+    """
+    rl_mean, base_mean = float(np.mean(rl)), float(np.mean(base))
+    sign = 1.0 if lower_is_better else -1.0
+    improvement = sign * (base_mean - rl_mean) / abs(base_mean) * 100.0 if base_mean != 0 else None
+
+    def finite(p: float) -> float | None:
+        return float(p) if np.isfinite(p) else None
+
+    p_welch = p_paired = None
+    warnings.filterwarnings("ignore", message="Precision loss occurred", category=RuntimeWarning)
+    if len(rl) > 1 and len(base) > 1 and (np.std(rl) > 0 or np.std(base) > 0):
+        p_welch = finite(stats.ttest_ind(rl, base, equal_var=False).pvalue)
+    diff = np.asarray(rl_paired) - np.asarray(base_paired)
+    if diff.size > 1 and np.std(diff) > 0:
+        p_paired = finite(stats.ttest_rel(rl_paired, base_paired).pvalue)
+    better = (rl_mean < base_mean) if lower_is_better else (rl_mean > base_mean)
+    return {
+        "rl_mean": rl_mean, "baseline_mean": base_mean, "improvement_pct": improvement,
+        "p_value_welch": p_welch, "p_value_paired": p_paired,
+        "significant": bool(better and p_welch is not None and p_welch < 0.05),
+    }

@@ -1,0 +1,166 @@
+"""Entry point of one experiment: train the agents, evaluate every controller, write the results.
+
+    python -m arz_rl.run --mode quick --device cpu --algorithms ppo,dqn --seeds 2 --out DIR
+    python -m arz_rl.run --config params.yaml --out DIR      # any RunConfig field
+
+Writes into DIR: ``training_metrics.json``, ``evaluation_results.json``,
+``spacetime_<controller>.npz``, ``monitor/``, ``models/``, ``checkpoints/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .baselines import Controller, baseline_controllers
+from .config import RunConfig, build_config, load_file
+from .env import SignalCorridorEnv
+from .evaluate import LOWER_IS_BETTER, METRICS, compare, run_episode, summarize
+from .train import load_policy, train_agent
+
+
+class AgentController:
+    """A trained stable-baselines3 policy, acting deterministically."""
+
+    def __init__(self, name: str, model: Any) -> None:
+        self.name = name
+        self.model = model
+
+    def reset(self, env: SignalCorridorEnv) -> None:
+        env.set_fixed_plan(0.0, 0.0)
+
+    def act(self, obs: np.ndarray, env: SignalCorridorEnv) -> np.ndarray | int:
+        action, _ = self.model.predict(obs, deterministic=True)
+        if env.n_junctions > 1 and np.ndim(action) == 0:  # flat DQN action: bit j is junction j
+            return np.array([(int(action) >> j) & 1 for j in range(env.n_junctions)], dtype=np.int64)
+        return action
+
+
+def resolve_device(requested: str) -> tuple[str, dict[str, Any]]:
+    """torch device for ``requested`` (auto | cpu | gpu) and a description of it."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    if requested == "gpu" and not cuda:
+        raise RuntimeError("device=gpu requested but torch sees no CUDA GPU: use device=cpu or auto")
+    device = "cuda" if requested == "gpu" or (requested == "auto" and cuda) else "cpu"
+    info = {"requested": requested, "used": device, "torch": torch.__version__,
+            "gpu_name": torch.cuda.get_device_name(0) if device == "cuda" else None,
+            "cpu_threads": torch.get_num_threads()}
+    return device, info
+
+
+def evaluation_seeds(cfg: RunConfig, k: int) -> list[int]:
+    """Demand seeds of the evaluation episodes paired with training seed index ``k``."""
+    return [10_000 + 100 * (cfg.seed + k) + e for e in range(cfg.eval_episodes)]
+
+
+def evaluate_all(cfg: RunConfig, controllers_per_seed: list[list[Controller]], out: Path) -> dict[str, Any]:
+    """Every controller on the same demand draws; space-time traces of the first episode."""
+    env = SignalCorridorEnv(scenario=cfg.scenario, n_junctions=cfg.n_junctions,
+                            decision_interval=cfg.decision_interval, episode_length=cfg.episode_length,
+                            reward=cfg.reward, order=cfg.order)
+    per: dict[str, dict[str, Any]] = {}
+    kinds: dict[str, str] = {}
+    for k, controllers in enumerate(controllers_per_seed):
+        for ctrl in controllers:
+            kinds[ctrl.name] = "rl" if isinstance(ctrl, AgentController) else "baseline"
+            episodes = []
+            for e, demand_seed in enumerate(evaluation_seeds(cfg, k)):
+                record = k == 0 and e == 0
+                metrics, trace = run_episode(env, ctrl, demand_seed, record=record)
+                metrics["demand_seed"] = demand_seed
+                episodes.append(metrics)
+                if trace is not None:
+                    np.savez_compressed(out / f"spacetime_{ctrl.name}.npz", **trace)
+            mean = {m: float(np.mean([ep[m] for ep in episodes])) for m in METRICS}
+            per.setdefault(ctrl.name, {})[str(cfg.seed + k)] = {"episodes": episodes, "mean": mean}
+    results: dict[str, Any] = {"controllers": {}, "comparisons": {}}
+    for name, seeds in per.items():
+        summary = {m: summarize([s["mean"][m] for s in seeds.values()]) for m in METRICS}
+        results["controllers"][name] = {"kind": kinds[name], "per_seed": seeds, "summary": summary}
+    for rl in (n for n, kind in kinds.items() if kind == "rl"):
+        results["comparisons"][rl] = {}
+        for base in (n for n, kind in kinds.items() if kind == "baseline"):
+            row = {}
+            for m in METRICS:
+                rl_seed = np.array([s["mean"][m] for s in per[rl].values()])
+                base_seed = np.array([s["mean"][m] for s in per[base].values()])
+                rl_ep = np.array([ep[m] for s in per[rl].values() for ep in s["episodes"]])
+                base_ep = np.array([ep[m] for s in per[base].values() for ep in s["episodes"]])
+                row[m] = compare(rl_seed, base_seed, rl_ep, base_ep, LOWER_IS_BETTER[m])
+            results["comparisons"][rl][base] = row
+    fixed = [n for n in kinds if n.startswith("fixed_")]
+    if fixed:
+        results["best_fixed_time"] = min(
+            fixed, key=lambda n: results["controllers"][n]["summary"]["avg_travel_time_s"]["mean"])
+    return results
+
+
+def run(cfg: RunConfig, out: Path, log=print) -> dict[str, Any]:
+    """Train, evaluate and write every output of ``cfg`` into ``out``; returns the summary."""
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    device, device_info = resolve_device(cfg.device)
+    log(f"[arz_rl] mode={cfg.mode} device={device} ({device_info['gpu_name'] or 'CPU'}) "
+        f"algorithms={','.join(cfg.algorithms)} seeds={cfg.seeds}")
+    params = cfg.to_dict()
+    training: dict[str, Any] = {"parameters": params, "device": device_info, "runs": {}}
+    controllers_per_seed: list[list[Controller]] = []
+    for k in range(cfg.seeds):
+        seed = cfg.seed + k
+        controllers: list[Controller] = []
+        for algo in cfg.algorithms:
+            t0 = time.perf_counter()
+            record = train_agent(cfg, algo, seed, out, device)
+            log(f"[arz_rl] trained {algo} seed={seed}: {record['timesteps']} steps, "
+                f"{record['gradient_updates']} gradient updates, {time.perf_counter() - t0:.1f} s")
+            training["runs"].setdefault(algo, {})[str(seed)] = record
+            controllers.append(AgentController(algo, load_policy(out, record, device)))
+        controllers.extend(baseline_controllers(cfg.fixed_cycles, seed))
+        controllers_per_seed.append(controllers)
+    (out / "training_metrics.json").write_text(json.dumps(training, indent=1))
+    results = evaluate_all(cfg, controllers_per_seed, out)
+    results["parameters"] = params
+    results["metric_definitions"] = sys.modules["arz_rl.evaluate"].__doc__
+    results["evaluation_seeds"] = {str(cfg.seed + k): evaluation_seeds(cfg, k) for k in range(cfg.seeds)}
+    (out / "evaluation_results.json").write_text(json.dumps(results, indent=1))
+    summary = {name: c["summary"]["avg_travel_time_s"]["mean"] for name, c in results["controllers"].items()}
+    log("[arz_rl] average travel time (s): " + ", ".join(f"{k}={v:.1f}" for k, v in summary.items()))
+    log(f"[arz_rl] done in {time.time() - started:.1f} s on {platform.node()}")
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m arz_rl.run", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", help="YAML/JSON file of run parameters (mode included)")
+    ap.add_argument("--mode", choices=("quick", "full"))
+    ap.add_argument("--device", choices=("auto", "cpu", "gpu"))
+    ap.add_argument("--algorithms", help="comma-separated: ppo,dqn")
+    ap.add_argument("--seeds", type=int)
+    ap.add_argument("--out", required=True, type=Path)
+    args = ap.parse_args(argv)
+    params = load_file(args.config) if args.config else {}
+    for key in ("device", "algorithms", "seeds"):
+        if getattr(args, key) is not None:
+            params[key] = getattr(args, key)
+    mode = args.mode or params.pop("mode", "quick")
+    params.pop("mode", None)
+    try:
+        cfg = build_config(mode, params)
+    except ValueError as exc:
+        ap.error(str(exc))
+    run(cfg, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

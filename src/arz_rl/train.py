@@ -1,0 +1,154 @@
+"""Training of stable-baselines3 agents: monitors, periodic evaluation, checkpoints, resume.
+
+A Kaggle session dies at 12 h: every ``checkpoint_freq`` timesteps the model
+(and DQN's replay buffer) is saved, and :func:`train_agent` continues from the
+newest checkpoint it finds instead of starting over.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pandas as pd
+from gymnasium import spaces
+
+from .config import RunConfig
+from .env import SignalCorridorEnv
+
+
+class FlatPhases(gym.ActionWrapper):
+    """Discrete(2**J) view of MultiDiscrete([2]*J): bit j of the action is junction j's phase (for DQN)."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self.n_junctions = len(env.action_space.nvec)
+        self.action_space = spaces.Discrete(2**self.n_junctions)
+
+    def action(self, action: int) -> np.ndarray:
+        return np.array([(int(action) >> j) & 1 for j in range(self.n_junctions)], dtype=np.int64)
+
+
+def make_env(cfg: RunConfig, algo: str, monitor_file: Path | None = None) -> gym.Env:
+    """The training/evaluation env of ``cfg`` (flattened actions for DQN on a corridor)."""
+    from stable_baselines3.common.monitor import Monitor
+
+    env: gym.Env = SignalCorridorEnv(
+        scenario=cfg.scenario, n_junctions=cfg.n_junctions, decision_interval=cfg.decision_interval,
+        episode_length=cfg.episode_length, reward=cfg.reward, order=cfg.order,
+    )
+    if algo == "dqn" and isinstance(env.action_space, spaces.MultiDiscrete):
+        env = FlatPhases(env)
+    if monitor_file is not None:
+        monitor_file.parent.mkdir(parents=True, exist_ok=True)
+        # a resumed run appends to its monitor; a new one writes the header
+        env = Monitor(env, filename=str(monitor_file), override_existing=not monitor_file.exists())
+    else:
+        env = Monitor(env)
+    return env
+
+
+def _algo_class(algo: str):
+    from stable_baselines3 import DQN, PPO
+
+    return {"ppo": PPO, "dqn": DQN}[algo]
+
+
+def hyperparameters(cfg: RunConfig, algo: str) -> dict[str, Any]:
+    """Constructor kwargs of ``algo`` from the config (net_arch goes to policy_kwargs)."""
+    hp = dict(getattr(cfg, algo))
+    net_arch = hp.pop("net_arch", [64, 64])
+    hp["policy_kwargs"] = {"net_arch": list(net_arch)}
+    return hp
+
+
+def latest_checkpoint(folder: Path, prefix: str) -> tuple[Path, int] | None:
+    """Newest ``<prefix>_<steps>_steps.zip`` in ``folder`` with its step count."""
+    best: tuple[Path, int] | None = None
+    for path in folder.glob(f"{prefix}_*_steps.zip"):
+        m = re.fullmatch(rf"{re.escape(prefix)}_(\d+)_steps\.zip", path.name)
+        if m and (best is None or int(m.group(1)) > best[1]):
+            best = (path, int(m.group(1)))
+    return best
+
+
+def learning_curve(monitor_files: list[Path]) -> dict[str, list[float]]:
+    """Episodes of the monitor CSVs, in time order: cumulative timesteps, return, length, wall time (s)."""
+    frames = [pd.read_csv(p, skiprows=1) for p in monitor_files if p.exists() and p.stat().st_size > 0]
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return {"timesteps": [], "episode_return": [], "episode_length": [], "wall_time_s": []}
+    df = pd.concat(frames).sort_values("t", kind="stable")
+    return {
+        "timesteps": df["l"].cumsum().astype(int).tolist(),
+        "episode_return": df["r"].astype(float).tolist(),
+        "episode_length": df["l"].astype(int).tolist(),
+        "wall_time_s": df["t"].astype(float).tolist(),
+    }
+
+
+def train_agent(cfg: RunConfig, algo: str, seed: int, out: Path, device: str) -> dict[str, Any]:
+    """Train ``algo`` with ``seed`` (resuming from a checkpoint in ``out``); returns its record.
+
+    Writes ``out/monitor/<algo>_seed<k>_<i>.monitor.csv``, ``out/checkpoints/``,
+    ``out/models/<algo>_seed<k>.zip`` and ``out/models/<algo>_seed<k>_best/best_model.zip``.
+    """
+    from stable_baselines3.common.callbacks import CallbackList, CheckpointCallback, EvalCallback
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    tag = f"{algo}_seed{seed}"
+    n_envs = cfg.n_envs if algo == "ppo" else 1
+    monitors = [out / "monitor" / f"{tag}_{i}.monitor.csv" for i in range(n_envs)]
+    vec = DummyVecEnv([lambda m=m: make_env(cfg, algo, m) for m in monitors])
+    vec.seed(seed)
+    eval_env = DummyVecEnv([lambda: make_env(cfg, algo)])
+    eval_env.seed(seed + 1_000_000)
+    ckpt_dir = out / "checkpoints" / tag
+    best_dir = out / "models" / f"{tag}_best"
+    cls = _algo_class(algo)
+    total = cfg.timesteps[algo]
+    resumed = latest_checkpoint(ckpt_dir, tag)
+    if resumed:
+        model = cls.load(resumed[0], env=vec, device=device)
+        buffer = ckpt_dir / f"{tag}_replay_buffer_{resumed[1]}_steps.pkl"
+        if algo == "dqn" and buffer.exists():
+            model.load_replay_buffer(buffer)
+    else:
+        model = cls("MlpPolicy", vec, seed=seed, device=device, verbose=0, **hyperparameters(cfg, algo))
+    callbacks = CallbackList([
+        EvalCallback(eval_env, n_eval_episodes=1, eval_freq=max(1, cfg.eval_freq // n_envs),
+                     best_model_save_path=str(best_dir), log_path=str(out / "evaluations" / tag),
+                     deterministic=True, verbose=0),
+        CheckpointCallback(save_freq=max(1, cfg.checkpoint_freq // n_envs), save_path=str(ckpt_dir),
+                           name_prefix=tag, save_replay_buffer=(algo == "dqn")),
+    ])
+    start = time.perf_counter()
+    remaining = total - model.num_timesteps
+    if remaining > 0:
+        model.learn(total_timesteps=remaining, callback=callbacks, reset_num_timesteps=resumed is None)
+    wall = time.perf_counter() - start
+    final_path = out / "models" / f"{tag}.zip"
+    model.save(final_path)
+    vec.close()
+    eval_env.close()
+    hp = hyperparameters(cfg, algo)
+    return {
+        "algorithm": algo, "seed": seed, "device": str(model.device),
+        "timesteps": int(model.num_timesteps), "gradient_updates": int(getattr(model, "_n_updates", 0)),
+        "resumed_from": int(resumed[1]) if resumed else None, "train_wall_time_s": wall,
+        "timesteps_per_s": (total - (resumed[1] if resumed else 0)) / wall if wall > 0 else None,
+        "hyperparameters": hp, "model": str(final_path.relative_to(out)),
+        "best_model": str((best_dir / "best_model.zip").relative_to(out)),
+        "learning_curve": learning_curve(monitors),
+    }
+
+
+def load_policy(out: Path, record: dict[str, Any], device: str):
+    """The best model of a training record (the final one if no evaluation ran)."""
+    cls = _algo_class(record["algorithm"])
+    best = out / record["best_model"]
+    return cls.load(best if best.exists() else out / record["model"], device=device)
