@@ -103,7 +103,7 @@ class MaxPressure:
         for j, approaches in enumerate(sim.net.junc):
             for phase, s in enumerate(approaches):
                 upstream = load[s] + (queued[self._entry_of[s]] if self._entry_of[s] >= 0 else 0.0)
-                downstream = sum(f * load[d] for d, f in zip(self._dest[s], self._frac[s]) if d >= 0)
+                downstream = sum(f * load[d] for d, f in zip(self._dest[s], self._frac[s], strict=True) if d >= 0)
                 out[j, phase] = upstream - downstream
         return out
 

@@ -41,7 +41,15 @@ from gymnasium import spaces
 
 from .sim import Simulator, make_scenario
 from .sim.simulator import (
-    ACC_ARRIVED, ACC_DELAY, ACC_ENTERED, ACC_EXITED, ACC_SWITCHES, ACC_TTS, JQ_INTEGRAL, JQ_NOW, SIG_PHASE,
+    ACC_ARRIVED,
+    ACC_DELAY,
+    ACC_ENTERED,
+    ACC_EXITED,
+    ACC_SWITCHES,
+    ACC_TTS,
+    JQ_INTEGRAL,
+    JQ_NOW,
+    SIG_PHASE,
     SIG_TRANS,
 )
 

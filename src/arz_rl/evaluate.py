@@ -67,7 +67,7 @@ def run_episode(env: SignalCorridorEnv, controller: Controller, demand_seed: int
 
     def snap(info: dict[str, Any]) -> None:
         f = env.sim.fields()[0]
-        frames.append(np.concatenate([f[s, :, :n] for s, n in zip(main, n_cells)], axis=1))
+        frames.append(np.concatenate([f[s, :, :n] for s, n in zip(main, n_cells, strict=True)], axis=1))
         phases.append(np.where(info["in_transition"], -1, info["phase"]))
         queues.append(info["queue"])
         times.append(info["time"])

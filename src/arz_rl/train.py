@@ -133,6 +133,10 @@ def train_agent(cfg: RunConfig, algo: str, seed: int, out: Path, device: str) ->
     wall = time.perf_counter() - start
     final_path = out / "models" / f"{tag}.zip"
     model.save(final_path)
+    # the finished model is a checkpoint too: a longer run resumes from here
+    model.save(ckpt_dir / f"{tag}_{model.num_timesteps}_steps.zip")
+    if algo == "dqn":
+        model.save_replay_buffer(ckpt_dir / f"{tag}_replay_buffer_{model.num_timesteps}_steps.pkl")
     vec.close()
     eval_env.close()
     hp = hyperparameters(cfg, algo)

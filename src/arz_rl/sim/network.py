@@ -143,7 +143,7 @@ def build_network(sc: Scenario) -> Network:
     cross_out = [len(names) + k for k in range(n)]
     names += [f"X{k}" for k in range(n)]
     entries = [main[0], *cross_in]
-    for s in range(len(names)):
+    for _ in range(len(names)):
         rows.append([0, -1, EXIT, -1, -1, -2, -2])
         fracs.append([0.0, 0.0])
     for s in main:

@@ -71,35 +71,46 @@ def max_wave_speed(u: np.ndarray, cp: np.ndarray, rho_jam: float) -> float:
 
 @nb.njit(**JIT)
 def hll_flux(ul: np.ndarray, ur: np.ndarray, cp: np.ndarray, rho_jam: float, f: np.ndarray) -> None:
-    """HLL flux between states ``ul`` and ``ur`` (each shape (4,)) written into ``f``."""
+    """HLL flux between states ``ul`` and ``ur`` (each shape (4,)) written into ``f``.
+
+    One pair of wave speeds serves all four components: the eigenvalues of the
+    two-class system lie in ``[min_i (v_i - gamma_i P_i), max_i v_i]`` (checked
+    in the tests), taken over the classes present on either side; next to
+    vacuum the rarefaction front moves at ``w``.
+    """
     el = effective_density(ul[0], ul[2], cp)
     er = effective_density(ur[0], ur[2], cp)
+    sl = 0.0
+    sr = 0.0
+    present = False
+    for i in range(2):
+        for side in range(2):
+            u = ul if side == 0 else ur
+            e = el if side == 0 else er
+            rho = u[2 * i]
+            if rho <= RHO_EPS:
+                continue
+            v = velocity(i, rho, u[2 * i + 1], e, cp, rho_jam)
+            lam1 = v - cp[i, 1] * pressure(i, e, cp, rho_jam)
+            top = v
+            if side == 0 and ur[2 * i] <= RHO_EPS:
+                top = u[2 * i + 1] / rho  # rarefaction into vacuum: its front moves at w_L
+            if not present:
+                sl, sr, present = lam1, top, True
+            else:
+                sl = min(sl, lam1)
+                sr = max(sr, top)
     for i in range(2):
         rl, yl = ul[2 * i], ul[2 * i + 1]
         rr, yr = ur[2 * i], ur[2 * i + 1]
-        left = rl > RHO_EPS
-        right = rr > RHO_EPS
-        if not left and not right:
+        if not present or (rl <= RHO_EPS and rr <= RHO_EPS):
             f[2 * i] = 0.0
             f[2 * i + 1] = 0.0
             continue
-        vl = velocity(i, rl, yl, el, cp, rho_jam)
-        vr = velocity(i, rr, yr, er, cp, rho_jam)
-        fl0 = rl * vl if left else 0.0
-        fl1 = yl * vl if left else 0.0
-        fr0 = rr * vr if right else 0.0
-        fr1 = yr * vr if right else 0.0
-        sl = 1e30
-        sr = -1e30
-        if left:
-            sl = min(sl, vl - cp[i, 1] * pressure(i, el, cp, rho_jam))
-            sr = max(sr, vl)
-        if right:
-            sl = min(sl, vr - cp[i, 1] * pressure(i, er, cp, rho_jam))
-            sr = max(sr, vr)
-        if not right:
-            # a rarefaction into vacuum: its front moves at w_L > v_L
-            sr = max(sr, yl / rl)
+        vl = velocity(i, rl, yl, el, cp, rho_jam) if rl > RHO_EPS else 0.0
+        vr = velocity(i, rr, yr, er, cp, rho_jam) if rr > RHO_EPS else 0.0
+        fl0, fl1 = rl * vl, yl * vl
+        fr0, fr1 = rr * vr, yr * vr
         if sl >= 0.0:
             f[2 * i] = fl0
             f[2 * i + 1] = fl1

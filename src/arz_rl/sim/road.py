@@ -13,13 +13,14 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from .numerics import JIT, RHO_EPS, hll_flux, max_wave_speed, minmod, relax_cell
+from .numerics import JIT, RHO_EPS, hll_flux, max_wave_speed, minmod, pressure, relax_cell
 
 GHOST = 2
 
 
 @nb.njit(**JIT)
-def reconstruct_faces(u: np.ndarray, n: int, order: int, left: np.ndarray, right: np.ndarray) -> None:
+def reconstruct_faces(u: np.ndarray, n: int, order: int, left: np.ndarray, right: np.ndarray,
+                      cp: np.ndarray, rho_jam: float) -> None:
     """Face states of every cell of ``u`` (4, n+4): ``left[:, k]``/``right[:, k]`` are the
     values at the left/right face of cell k (ghosts included, constant there)."""
     total = n + 2 * GHOST
@@ -47,6 +48,23 @@ def reconstruct_faces(u: np.ndarray, n: int, order: int, left: np.ndarray, right
             right[2 * i, k] = rr
             left[2 * i + 1, k] = rl * (w1 - 0.5 * dw)
             right[2 * i + 1, k] = rr * (w1 + 0.5 * dw)
+        # the classes are limited one by one, so their faces can leave the invariant
+        # region together (rho_eff > rho_jam or v < 0): fall back to first order there
+        if not (_admissible(left[:, k], cp, rho_jam) and _admissible(right[:, k], cp, rho_jam)):
+            for q in range(4):
+                left[q, k] = u[q, k]
+                right[q, k] = u[q, k]
+
+
+@nb.njit(**JIT)
+def _admissible(u: np.ndarray, cp: np.ndarray, rho_jam: float) -> bool:
+    e = cp[0, 3] * u[0] + cp[1, 3] * u[2]
+    if e > rho_jam:
+        return False
+    for i in range(2):
+        if u[2 * i] > RHO_EPS and u[2 * i + 1] / u[2 * i] < pressure(i, e, cp, rho_jam):
+            return False
+    return True
 
 
 @nb.njit(**JIT)
@@ -64,7 +82,7 @@ def _euler_stage(
 ) -> None:
     """out = u - dt/dx (F_{k+1/2} - F_{k-1/2}) on interior cells."""
     _fill_transmissive(u, n)
-    reconstruct_faces(u, n, order, left, right)
+    reconstruct_faces(u, n, order, left, right, cp, rho_jam)
     for k in range(n + 1):
         c = GHOST - 1 + k  # interface between cell c and c+1
         hll_flux(right[:, c], left[:, c + 1], cp, rho_jam, f)
@@ -124,8 +142,6 @@ def solve_road(
 def road_from_primitive(rho_m: np.ndarray, v_m: np.ndarray, rho_c: np.ndarray, v_c: np.ndarray,
                         cp: np.ndarray, rho_jam: float) -> np.ndarray:
     """Conserved array (4, n+4) with ghosts from primitive profiles (veh/m, m/s), shape (n,)."""
-    from .numerics import pressure
-
     n = rho_m.shape[0]
     u = np.zeros((4, n + 2 * GHOST))
     for k in range(n):

@@ -20,8 +20,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from .network import EXIT, SINK, STOP_LINE, Network, build_network, sample_demand
-from .network import Scenario
+from .network import EXIT, SINK, STOP_LINE, Network, Scenario, build_network, sample_demand
 from .numerics import JIT, RHO_EPS, demand, hll_flux, max_wave_speed, relax_cell, supply, velocity
 from .params import ModelParams
 from .road import GHOST, reconstruct_faces
@@ -71,7 +70,7 @@ def _stage(u, out, queue, dem_b, knots, t, dt, seg_int, seg_frac, junc_times, si
             for g in range(GHOST):
                 u[s, q, g] = u[s, q, GHOST]
                 u[s, q, n + GHOST + g] = u[s, q, n + GHOST - 1]
-        reconstruct_faces(u[s], n, order, left[s], right[s])
+        reconstruct_faces(u[s], n, order, left[s], right[s], cp, rho_jam)
     dmd = np.empty(2)
     wup = np.empty(2)
     for s in range(n_seg):

@@ -1,0 +1,68 @@
+"""The run entry point end to end at toy sizes: files, finiteness, learning, reproducibility."""
+
+import json
+
+import numpy as np
+import pytest
+
+from arz_rl.config import build_config
+from arz_rl.run import main, run
+
+TINY = {"seeds": 2, "episode_length": 150.0, "timesteps": {"ppo": 256, "dqn": 300},
+        "ppo": {"n_steps": 64, "batch_size": 32, "n_epochs": 2}, "dqn": {"learning_starts": 100},
+        "eval_episodes": 2, "eval_freq": 100, "checkpoint_freq": 100, "device": "cpu"}
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    run(build_config("quick", TINY), out, log=lambda *_: None)
+    return out
+
+
+def test_outputs_are_complete_and_finite(quick):
+    train = json.loads((quick / "training_metrics.json").read_text())
+    ev = json.loads((quick / "evaluation_results.json").read_text())
+    for algo in ("ppo", "dqn"):
+        for seed in ("0", "1"):
+            rec = train["runs"][algo][seed]
+            assert rec["gradient_updates"] > 0
+            curve = rec["learning_curve"]
+            assert len(curve["timesteps"]) >= 2 and np.isfinite(curve["episode_return"]).all()
+            assert (quick / rec["model"]).exists()
+        assert (quick / "monitor" / f"{algo}_seed0_0.monitor.csv").exists()
+    names = set(ev["controllers"])
+    assert names == {"ppo", "dqn", "fixed_60", "fixed_90", "fixed_120", "max_pressure", "random"}
+    for name, c in ev["controllers"].items():
+        for metric, s in c["summary"].items():
+            assert np.isfinite([s["mean"], s["std"], s["ci95_low"], s["ci95_high"]]).all(), (name, metric)
+        assert (quick / f"spacetime_{name}.npz").exists()
+    assert set(ev["comparisons"]["ppo"]) == {"fixed_60", "fixed_90", "fixed_120", "max_pressure", "random"}
+    assert ev["parameters"]["timesteps"] == {"ppo": 256, "dqn": 300}
+    st = np.load(quick / "spacetime_ppo.npz")
+    assert st["rho_m"].shape == st["v_c"].shape and st["rho_m"].shape[0] == 11
+
+
+def test_same_seed_same_evaluation(quick, tmp_path):
+    again = tmp_path / "again"
+    run(build_config("quick", TINY), again, log=lambda *_: None)
+    a = json.loads((quick / "evaluation_results.json").read_text())["controllers"]
+    b = json.loads((again / "evaluation_results.json").read_text())["controllers"]
+    assert a == b
+
+
+def test_resume_continues_from_checkpoint(quick, tmp_path):
+    import shutil
+
+    work = tmp_path / "resume"
+    shutil.copytree(quick, work)
+    more = {**TINY, "seeds": 1, "algorithms": "ppo", "timesteps": {"ppo": 512, "dqn": 300}}
+    run(build_config("quick", more), work, log=lambda *_: None)
+    rec = json.loads((work / "training_metrics.json").read_text())["runs"]["ppo"]["0"]
+    assert rec["resumed_from"] == 256 and rec["timesteps"] == 512
+
+
+def test_cli_rejects_bad_values(capsys):
+    with pytest.raises(SystemExit):
+        main(["--mode", "quick", "--algorithms", "a2c", "--out", "/tmp/never"])
+    assert "algorithms" in capsys.readouterr().err
