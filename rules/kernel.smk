@@ -1,0 +1,78 @@
+rule render:
+    input:
+        sync="results/{mode}/runs/{run}/sync.json",
+    output:
+        script="results/{mode}/runs/{run}/kernel/kernel.py",
+        metadata="results/{mode}/runs/{run}/kernel/kernel-metadata.json",
+        run="results/{mode}/runs/{run}/kernel/run.json",
+    params:
+        templates=str(ROOT / "kernel"),
+        run=lambda wc: {
+            "run_id": wc.run,
+            "mode": wc.mode,
+            "device": config["device"],
+            "backend": config["backend"],
+            "parameters": run_parameters(wc.mode),
+            "install": config["kernel"]["install"],
+        },
+        metadata=lambda wc: kernel_metadata(wc.mode),
+    log:
+        "results/{mode}/runs/{run}/logs/render.log",
+    conda:
+        "../envs/workflow.yaml"
+    script:
+        "../scripts/render.py"
+
+
+rule push:
+    input:
+        script="results/{mode}/runs/{run}/kernel/kernel.py",
+        metadata="results/{mode}/runs/{run}/kernel/kernel-metadata.json",
+        run="results/{mode}/runs/{run}/kernel/run.json",
+    output:
+        "results/{mode}/runs/{run}/launch.json",
+    params:
+        backend=config["backend"],
+        settings=backend_settings(),
+    log:
+        "results/{mode}/runs/{run}/logs/push.log",
+    conda:
+        "../envs/workflow.yaml"
+    script:
+        "../scripts/push.py"
+
+
+rule poll:
+    input:
+        launch="results/{mode}/runs/{run}/launch.json",
+    output:
+        "results/{mode}/runs/{run}/complete.json",
+    params:
+        backend=config["backend"],
+        settings=backend_settings(),
+        interval=config["poll"]["interval_s"],
+        deadline=config["poll"]["deadline_s"],
+    log:
+        status="results/{mode}/runs/{run}/logs/poll.log",
+        kernel="results/{mode}/runs/{run}/logs/kernel.log",
+    conda:
+        "../envs/workflow.yaml"
+    script:
+        "../scripts/poll.py"
+
+
+rule download:
+    input:
+        launch="results/{mode}/runs/{run}/launch.json",
+        complete="results/{mode}/runs/{run}/complete.json",
+    output:
+        directory("results/{mode}/runs/{run}/output"),
+    params:
+        backend=config["backend"],
+        settings=backend_settings(),
+    log:
+        "results/{mode}/runs/{run}/logs/download.log",
+    conda:
+        "../envs/workflow.yaml"
+    script:
+        "../scripts/download.py"

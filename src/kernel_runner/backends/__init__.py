@@ -1,0 +1,58 @@
+"""Backends: every place a kernel can run offers the same four operations.
+
+- ``launch(kernel_dir, run_dir) -> dict``: start the rendered kernel; the JSON-able launch record.
+- ``status(record) -> Status``: queued | running | complete | failed | cancelled, with a message.
+- ``log(record) -> list[dict]``: the log so far, Kaggle's format ({stream_name, time, data}).
+- ``fetch(record, staging) -> None``: copy the outputs and the raw log into ``staging``.
+
+Polling, deadlines, nonce checks, manifest verification and atomic moves live
+above them (:mod:`kernel_runner.poll`, :mod:`kernel_runner.download`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from .. import KernelRunnerError
+
+QUEUED, RUNNING, COMPLETE, FAILED, CANCELLED = "queued", "running", "complete", "failed", "cancelled"
+FINISHED = (COMPLETE, FAILED, CANCELLED)
+RAW_LOG = "kernel.log.json"
+
+
+@dataclass(frozen=True)
+class Status:
+    state: str
+    message: str = ""
+
+
+class Backend(Protocol):
+    name: str
+
+    def launch(self, kernel_dir: Path, run_dir: Path) -> dict[str, Any]: ...
+
+    def status(self, record: dict[str, Any]) -> Status: ...
+
+    def log(self, record: dict[str, Any]) -> list[dict[str, Any]]: ...
+
+    def fetch(self, record: dict[str, Any], staging: Path) -> None: ...
+
+
+def get_backend(name: str, settings: dict[str, Any] | None = None) -> Backend:
+    """The backend called ``name`` configured with ``settings`` (its config section)."""
+    settings = settings or {}
+    if name == "local":
+        from .local import LocalBackend
+
+        return LocalBackend(**settings)
+    if name == "kaggle":
+        from .kaggle import KaggleBackend
+
+        return KaggleBackend(**settings)
+    if name == "slurm":
+        from .slurm import SlurmBackend
+
+        return SlurmBackend(**settings)
+    raise KernelRunnerError(f"backend={name!r}: allowed local, kaggle, slurm")

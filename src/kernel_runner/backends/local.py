@@ -1,0 +1,109 @@
+"""The local backend: the rendered kernel runs as a detached process on this machine.
+
+Each run gets a fresh scratch folder standing in for Kaggle's working
+directory (``<run_dir>/local/work``).  A small supervisor
+(:mod:`kernel_runner.backends.local_supervisor`) starts the kernel there,
+timestamps its output into a Kaggle-format log and records the exit status,
+in its own session so that interrupting Snakemake does not stop the run.  A
+supervisor that died without writing an exit status is detected through its
+pid and reported as a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .. import KernelRunnerError
+from . import COMPLETE, FAILED, QUEUED, RAW_LOG, RUNNING, Status
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie has exited: it only waits for its parent to reap it
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+class LocalBackend:
+    """Runs kernels on this machine (the default backend)."""
+
+    name = "local"
+
+    def __init__(self, python: str | None = None) -> None:
+        self.python = python or sys.executable
+
+    def launch(self, kernel_dir: Path, run_dir: Path) -> dict[str, Any]:
+        base = (run_dir / "local").resolve()
+        if base.exists():
+            shutil.rmtree(base)
+        work = base / "work"
+        work.mkdir(parents=True)
+        script = (kernel_dir / "kernel.py").resolve()
+        cmd = [self.python, "-m", "kernel_runner.backends.local_supervisor", str(script), str(work), str(base)]
+        env = dict(os.environ)
+        src = str(Path(__file__).resolve().parents[2])  # the supervisor needs only kernel_runner itself
+        env["KERNEL_RUNNER_USER_PYTHONPATH"] = env.get("PYTHONPATH", "")
+        env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+        proc = subprocess.Popen(cmd, cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=open(base / "supervisor.err", "w"), start_new_session=True)
+        return {"backend": self.name, "id": f"pid-{proc.pid}", "pid": proc.pid, "base": str(base),
+                "work": str(work), "launched": time.time()}
+
+    def _state(self, record: dict[str, Any]) -> dict[str, Any] | None:
+        path = Path(record["base"]) / "status.json"
+        if not path.exists():
+            return None
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError:
+            return None  # being rewritten
+
+    def status(self, record: dict[str, Any]) -> Status:
+        state = self._state(record)
+        if state and state.get("state") == "exited":
+            rc = state.get("returncode")
+            if rc == 0:
+                return Status(COMPLETE, "kernel exited with status 0")
+            return Status(FAILED, f"kernel exited with status {rc}")
+        if not pid_alive(record["pid"]):
+            state = self._state(record)  # it may have finished between the two reads
+            if state and state.get("state") == "exited":
+                return self.status(record)
+            err = Path(record["base"]) / "supervisor.err"
+            detail = err.read_text().strip().splitlines()[-1:] if err.exists() else []
+            return Status(FAILED, "the local kernel process died without an exit status (killed or crashed)"
+                          + (f": {detail[0]}" if detail else ""))
+        return Status(RUNNING if state else QUEUED, "")
+
+    def log(self, record: dict[str, Any]) -> list[dict[str, Any]]:
+        path = Path(record["base"]) / "log.jsonl"
+        if not path.exists():
+            return []
+        entries = []
+        for line in path.read_text().splitlines():
+            try:
+                entries.append(json.loads(line))
+            except json.JSONDecodeError:
+                break  # a line still being written
+        return entries
+
+    def fetch(self, record: dict[str, Any], staging: Path) -> None:
+        work = Path(record["work"])
+        if not work.is_dir():
+            raise KernelRunnerError(f"the run's working folder {work} is gone: relaunch with --forcerun push")
+        shutil.copytree(work, staging, dirs_exist_ok=True)
+        (staging / RAW_LOG).write_text(json.dumps(self.log(record)))

@@ -1,0 +1,69 @@
+"""Bring a finished run's outputs into place: fetch into a staging folder, verify the manifest
+(sha256 of every file), the commit and the nonce, then rename into place atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from . import KernelRunnerError
+from .backends import Backend
+
+SUMMARY = "session_summary.json"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify(staging: Path, commit: str, nonce: str) -> dict[str, Any]:
+    """Check session_summary.json against this run and every file against its sha256."""
+    path = staging / SUMMARY
+    if not path.exists():
+        raise KernelRunnerError(f"the run's outputs have no {SUMMARY}: the kernel did not finish writing them")
+    try:
+        summary = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise KernelRunnerError(f"{SUMMARY} is not valid JSON ({exc}): the download is truncated or corrupt") from exc
+    if summary.get("status") != "complete":
+        raise KernelRunnerError(f"{SUMMARY} says status={summary.get('status')!r}: {summary.get('error')}")
+    if summary.get("nonce") != nonce:
+        raise KernelRunnerError(f"{SUMMARY} belongs to another run (nonce {summary.get('nonce')!r}, expected {nonce})")
+    if summary.get("commit") != commit:
+        raise KernelRunnerError(f"{SUMMARY} was produced by commit {summary.get('commit')}, expected {commit}")
+    files = summary.get("files") or {}
+    if not files:
+        raise KernelRunnerError(f"{SUMMARY} lists no output files")
+    for name, meta in files.items():
+        f = staging / name
+        if not f.is_file():
+            raise KernelRunnerError(f"output {name} listed in the manifest was not downloaded")
+        if f.stat().st_size != meta["bytes"] or sha256_file(f) != meta["sha256"]:
+            raise KernelRunnerError(f"output {name} does not match its sha256 in the manifest (truncated or corrupt)")
+    return summary
+
+
+def download(backend: Backend, record: dict[str, Any], commit: str, nonce: str, dest: Path) -> dict[str, Any]:
+    """Fetch, verify and move the outputs of ``record`` to ``dest`` (which must not hold anything yet)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.staging-", dir=dest.parent))
+    try:
+        backend.fetch(record, staging)
+        summary = verify(staging, commit, nonce)
+        if dest.exists():
+            if any(dest.iterdir()):
+                raise KernelRunnerError(f"{dest} already holds files: refusing to overwrite them")
+            dest.rmdir()
+        staging.rename(dest)  # atomic on one filesystem
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return summary

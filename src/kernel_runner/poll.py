@@ -1,0 +1,88 @@
+"""Wait for a launched kernel: stream its log, report status changes, enforce a deadline, and
+accept completion only with this run's SESSION_COMPLETE nonce."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import KernelRunnerError
+from .backends import CANCELLED, COMPLETE, FAILED, FINISHED, Backend, Status
+
+MARKER_OK = "SESSION_COMPLETE"
+MARKER_FAILED = "SESSION_FAILED"
+
+
+def log_text(entries: list[dict[str, Any]]) -> str:
+    """Readable text of Kaggle-format log entries."""
+    return "".join(str(e.get("data", "")) for e in entries)
+
+
+def marker_seen(text: str, nonce: str) -> bool:
+    """True when a line is exactly ``SESSION_COMPLETE <nonce>``."""
+    return any(line.strip() == f"{MARKER_OK} {nonce}" for line in text.splitlines())
+
+
+def wait(backend: Backend, record: dict[str, Any], nonce: str, *, interval: float, deadline: float | None,
+         log_file: Path, echo: Callable[[str], None], sleep: Callable[[float], None] = time.sleep,
+         clock: Callable[[], float] = time.time, tail_lines: int = 30) -> dict[str, Any]:
+    """Block until the run ends; return the completion record or raise KernelRunnerError.
+
+    One status call and one log call per ``interval`` seconds, sleeping in
+    between (no busy loop).  ``deadline`` (s since launch) ends the wait with
+    an error that keeps the launch record, so the next invocation resumes.
+    """
+    launched = float(record.get("launched", clock()))
+    seen = 0
+    last_state = None
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with log_file.open("a") as out:
+        out.write(f"--- polling {record['backend']} run {record['id']} ---\n")
+        while True:
+            status: Status = backend.status(record)
+            entries = backend.log(record)
+            if len(entries) > seen:
+                out.write(log_text(entries[seen:]))
+                out.flush()
+                seen = len(entries)
+            elapsed = clock() - launched
+            if status.state != last_state:
+                msg = f"[{_hms(elapsed)}] {record['backend']} run {record['id']}: {status.state}"
+                echo(msg + (f" ({status.message})" if status.message else ""))
+                out.write(msg + "\n")
+                last_state = status.state
+            if status.state in FINISHED:
+                text = log_text(entries)
+                tail = "\n".join(text.splitlines()[-tail_lines:])
+                if status.state == COMPLETE and marker_seen(text, nonce):
+                    return {"state": COMPLETE, "nonce": nonce, "elapsed_s": elapsed, "finished": clock(),
+                            "run": record["id"]}
+                if status.state == COMPLETE:
+                    raise KernelRunnerError(
+                        f"run {record['id']} finished without 'SESSION_COMPLETE {nonce}': not this run's success "
+                        f"(stale status or a kernel that did not finish). Last log lines:\n{tail}")
+                what = "was cancelled" if status.state == CANCELLED else "failed"
+                raise KernelRunnerError(f"run {record['id']} {what}: {status.message or 'no message'}\n"
+                                        f"Last log lines:\n{tail}")
+            if deadline is not None and elapsed > deadline:
+                raise KernelRunnerError(
+                    f"run {record['id']} still {status.state} after {_hms(elapsed)} (poll.deadline_s={deadline:g}); "
+                    "the launch record is kept: run the same snakemake command again to resume waiting")
+            sleep(interval)
+
+
+def _hms(seconds: float) -> str:
+    s = int(max(0, seconds))
+    return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+    tmp.replace(path)
+
+
+__all__ = ["wait", "marker_seen", "log_text", "write_json_atomic", "FAILED"]

@@ -1,0 +1,115 @@
+"""One function per workflow step; the Snakemake scripts call these with their inputs/outputs.
+
+Each step writes its product only when it succeeded, so an interrupted or
+failed step never leaves a half-written output that a later step trusts.
+A :class:`KernelRunnerError` is reported as one clear message, not a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import KernelRunnerError
+from .backends import get_backend
+from .download import download as download_outputs
+from .gitsync import content_hash, snapshot
+from .poll import wait, write_json_atomic
+from .render import render_kernel
+
+LAUNCHES = "launches.jsonl"  #: every launch of a run folder, never deleted by Snakemake
+
+
+def _reported(fn: Callable) -> Callable:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except KernelRunnerError as exc:
+            print(f"ERROR ({fn.__name__}): {exc}", file=sys.stderr, flush=True)
+            log = kwargs.get("log")
+            if log:
+                with open(log, "a") as fh:
+                    fh.write(f"ERROR ({fn.__name__}): {exc}\n")
+            raise SystemExit(1) from None
+
+    return wrapper
+
+
+def _log(log: str | Path, msg: str) -> None:
+    line = f"[{time.strftime('%H:%M:%S')}] {msg}"
+    print(line, file=sys.stderr, flush=True)
+    with open(log, "a") as fh:
+        fh.write(line + "\n")
+
+
+@_reported
+def sync(*, root: Path, output: Path, paths: list[str], exclude: list[str], extra: dict, expected_hash: str,
+         remote: str | None, push: bool, log: Path) -> dict:
+    """Pin the commit of this run and write the sentinel."""
+    chash = content_hash(root, paths, exclude, extra)
+    if chash != expected_hash:
+        raise KernelRunnerError("experiment files changed while the workflow was starting: run snakemake again")
+    snap = snapshot(root, paths, exclude, chash, remote=remote, push=push)
+    how = f"snapshot of {len(snap.snapshotted_changes)} uncommitted file(s)" if snap.snapshotted_changes else "HEAD"
+    _log(log, f"pinned {snap.sha} ({how}) as {snap.ref}; kernel fetches from {snap.remote}")
+    write_json_atomic(output, snap.to_dict())
+    return snap.to_dict()
+
+
+@_reported
+def render(*, sync_file: Path, template_dir: Path, out_dir: Path, run: dict, metadata: dict, log: Path) -> dict:
+    record = render_kernel(template_dir, out_dir, json.loads(sync_file.read_text()), run, metadata)
+    _log(log, f"rendered kernel for run {record['run_id']} at commit {record['commit']}")
+    return record
+
+
+@_reported
+def push(*, kernel_dir: Path, run_file: Path, output: Path, backend: str, settings: dict, log: Path) -> dict:
+    """Launch the rendered kernel and record what was launched (a direct input of download)."""
+    run = json.loads(run_file.read_text())
+    registry = output.parent / LAUNCHES
+    for line in registry.read_text().splitlines() if registry.exists() else []:
+        earlier = json.loads(line)
+        if earlier.get("nonce") == run["nonce"]:
+            # Snakemake wants this step again (e.g. its script changed), but this very kernel
+            # was launched already: resume it rather than pay for a second run
+            write_json_atomic(output, earlier)
+            _log(log, f"run {run['run_id']} was already launched as {earlier['id']}: resuming it, not relaunching")
+            return earlier
+    be = get_backend(backend, settings)
+    record = be.launch(kernel_dir, output.parent)
+    record.update(nonce=run["nonce"], commit=run["commit"], run_id=run["run_id"],
+                  launched=record.get("launched", time.time()))
+    with registry.open("a") as fh:
+        fh.write(json.dumps(record, sort_keys=True) + "\n")
+    write_json_atomic(output, record)
+    _log(log, f"launched run {run['run_id']} on {backend}: {record['id']}")
+    return record
+
+
+@_reported
+def poll(*, launch_file: Path, output: Path, backend: str, settings: dict, interval: float,
+         deadline: float | None, log: Path, kernel_log: Path) -> dict:
+    record = json.loads(launch_file.read_text())
+    be = get_backend(backend, settings)
+    done = wait(be, record, record["nonce"], interval=interval, deadline=deadline, log_file=Path(kernel_log),
+                echo=lambda m: _log(log, m))
+    write_json_atomic(output, done)
+    return done
+
+
+@_reported
+def download(*, launch_file: Path, complete_file: Path, output: Path, backend: str, settings: dict,
+             log: Path) -> dict:
+    record = json.loads(launch_file.read_text())
+    json.loads(complete_file.read_text())
+    be = get_backend(backend, settings)
+    summary = download_outputs(be, record, record["commit"], record["nonce"], output)
+    _log(log, f"downloaded {len(summary['files'])} verified files of run {record['run_id']} into {output}")
+    return summary
