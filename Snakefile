@@ -2,7 +2,6 @@
 # (this machine, Kaggle or SLURM) and turned into thesis figures.  See README.md.
 from snakemake.utils import min_version, validate
 
-
 min_version("9.0")
 
 

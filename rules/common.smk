@@ -7,7 +7,6 @@ if str(ROOT / "src") not in sys.path:
 
 from kernel_runner.gitsync import content_hash
 
-
 MODES = ["quick", "full"]
 
 
@@ -23,7 +22,11 @@ def backend_settings():
 
 def run_parameters(mode):
     """What the kernel passes to `python -m arz_rl.run --config`."""
-    return {"mode": mode, "device": config["device"], **(config["experiment"].get(mode) or {})}
+    return {
+        "mode": mode,
+        "device": config["device"],
+        **(config["experiment"].get(mode) or {}),
+    }
 
 
 def kernel_metadata(mode):
@@ -51,10 +54,13 @@ _RUNS = {}
 
 def run_key(mode):
     """(run id, content hash): a run is named by backend, device and the experiment's hash, so
-    results of another configuration are never overwritten and switching back reuses them."""
+    results of another configuration are never overwritten and switching back reuses them.
+    """
     if mode not in _RUNS:
         git = config["git"]
-        digest = content_hash(ROOT, git["experiment_paths"], git["exclude"], hash_extra(mode))
+        digest = content_hash(
+            ROOT, git["experiment_paths"], git["exclude"], hash_extra(mode)
+        )
         _RUNS[mode] = (f"{config['backend']}-{config['device']}-{digest[:12]}", digest)
     return _RUNS[mode]
 

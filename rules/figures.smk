@@ -1,9 +1,12 @@
 FIGURES = ["learning_curves", "controller_comparison"]
+# figure rules depend on the plotting package too, so editing it reruns them (and only them)
+FIGURE_CODE = sorted(str(p) for p in (ROOT / "src" / "thesis_figures").glob("*.py"))
 
 
 rule learning_curves:
     input:
-        downloaded,
+        run=downloaded,
+        code=FIGURE_CODE,
     output:
         pdf=report(
             "results/{mode}/figures/learning_curves.pdf",
@@ -21,7 +24,8 @@ rule learning_curves:
 
 rule controller_comparison:
     input:
-        downloaded,
+        run=downloaded,
+        code=FIGURE_CODE,
     output:
         pdf=report(
             "results/{mode}/figures/controller_comparison.pdf",

@@ -5,6 +5,10 @@ rule render:
         script="results/{mode}/runs/{run}/kernel/kernel.py",
         metadata="results/{mode}/runs/{run}/kernel/kernel-metadata.json",
         run="results/{mode}/runs/{run}/kernel/run.json",
+    log:
+        "results/{mode}/runs/{run}/logs/render.log",
+    conda:
+        "../envs/workflow.yaml"
     params:
         templates=str(ROOT / "kernel"),
         run=lambda wc: {
@@ -16,10 +20,6 @@ rule render:
             "install": config["kernel"]["install"],
         },
         metadata=lambda wc: kernel_metadata(wc.mode),
-    log:
-        "results/{mode}/runs/{run}/logs/render.log",
-    conda:
-        "../envs/workflow.yaml"
     script:
         "../scripts/render.py"
 
@@ -31,13 +31,13 @@ rule push:
         run="results/{mode}/runs/{run}/kernel/run.json",
     output:
         "results/{mode}/runs/{run}/launch.json",
-    params:
-        backend=config["backend"],
-        settings=backend_settings(),
     log:
         "results/{mode}/runs/{run}/logs/push.log",
     conda:
         "../envs/workflow.yaml"
+    params:
+        backend=config["backend"],
+        settings=backend_settings(),
     script:
         "../scripts/push.py"
 
@@ -47,16 +47,16 @@ rule poll:
         launch="results/{mode}/runs/{run}/launch.json",
     output:
         "results/{mode}/runs/{run}/complete.json",
-    params:
-        backend=config["backend"],
-        settings=backend_settings(),
-        interval=config["poll"]["interval_s"],
-        deadline=config["poll"]["deadline_s"],
     log:
         status="results/{mode}/runs/{run}/logs/poll.log",
         kernel="results/{mode}/runs/{run}/logs/kernel.log",
     conda:
         "../envs/workflow.yaml"
+    params:
+        backend=config["backend"],
+        settings=backend_settings(),
+        interval=config["poll"]["interval_s"],
+        deadline=config["poll"]["deadline_s"],
     script:
         "../scripts/poll.py"
 
@@ -67,12 +67,12 @@ rule download:
         complete="results/{mode}/runs/{run}/complete.json",
     output:
         directory("results/{mode}/runs/{run}/output"),
-    params:
-        backend=config["backend"],
-        settings=backend_settings(),
     log:
         "results/{mode}/runs/{run}/logs/download.log",
     conda:
         "../envs/workflow.yaml"
+    params:
+        backend=config["backend"],
+        settings=backend_settings(),
     script:
         "../scripts/download.py"

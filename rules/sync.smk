@@ -1,6 +1,10 @@
 rule sync:
     output:
         "results/{mode}/runs/{run}/sync.json",
+    log:
+        "results/{mode}/runs/{run}/logs/sync.log",
+    conda:
+        "../envs/workflow.yaml"
     params:
         root=str(ROOT),
         paths=config["git"]["experiment_paths"],
@@ -9,9 +13,5 @@ rule sync:
         content_hash=lambda wc: run_key(wc.mode)[1],
         remote=config["git"]["remote"],
         push=config["git"]["push"],
-    log:
-        "results/{mode}/runs/{run}/logs/sync.log",
-    conda:
-        "../envs/workflow.yaml"
     script:
         "../scripts/sync.py"

@@ -145,7 +145,8 @@ def snapshot(root: Path, paths: list[str], exclude: list[str], chash: str, remot
 def _refuse_credentials(repo, sha: str) -> None:
     bad = [
         item.path for item in repo.commit(sha).tree.traverse()
-        if item.type == "blob" and looks_like_credential(item.path, item.data_stream.read() if item.size < 65536 else None)
+        if item.type == "blob"
+        and looks_like_credential(item.path, item.data_stream.read() if item.size < 65536 else None)
     ]
     if bad:
         raise KernelRunnerError(

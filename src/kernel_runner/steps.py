@@ -31,14 +31,21 @@ def _reported(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except KernelRunnerError as exc:
-            print(f"ERROR ({fn.__name__}): {exc}", file=sys.stderr, flush=True)
-            log = kwargs.get("log")
-            if log:
-                with open(log, "a") as fh:
-                    fh.write(f"ERROR ({fn.__name__}): {exc}\n")
+            _report(kwargs.get("log"), f"ERROR ({fn.__name__}): {exc}")
             raise SystemExit(1) from None
+        except KeyboardInterrupt:
+            _report(kwargs.get("log"), f"interrupted during {fn.__name__}: a launched run keeps running; run the "
+                    "same snakemake command again to resume (add --unlock first if snakemake was killed)")
+            raise SystemExit(130) from None
 
     return wrapper
+
+
+def _report(log: str | Path | None, msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+    if log:
+        with open(log, "a") as fh:
+            fh.write(msg + "\n")
 
 
 def _log(log: str | Path, msg: str) -> None:

@@ -51,7 +51,7 @@ def learning_curves(path: str | Path) -> dict[str, dict[str, dict[str, list[floa
         raise ResultsError(f"{path}: field 'runs' is empty")
     out: dict[str, dict[str, dict[str, list[float]]]] = {}
     for algo, seeds in runs.items():
-        for seed, rec in seeds.items():
+        for seed in seeds:
             base = f"runs.{algo}.{seed}.learning_curve"
             curve = field(data, base, path)
             ts = finite_list(curve.get("timesteps"), base + ".timesteps", path, 2)

@@ -1,0 +1,144 @@
+"""End-to-end: the real snakemake on a temporary git copy of this repository (local backend)."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from workflow_helpers import REPO, git, launches, make_repo, planned_rules, runs, snakemake, snakemake_cmd
+
+pytestmark = pytest.mark.slow
+CHAIN = sorted(["sync", "render", "push", "poll", "download", "learning_curves", "controller_comparison", "plots"])
+PLOTS = "results/quick/plots"
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    r = make_repo(tmp_path_factory.mktemp("wf"))
+    out = snakemake(r, PLOTS)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return r
+
+
+def test_chain_produces_plots_from_one_verified_launch(repo):
+    names = sorted(p.name for p in (repo / PLOTS).iterdir() if not p.name.startswith("."))
+    assert names == sorted(f"{f}.{e}" for f in ("learning_curves", "controller_comparison") for e in ("pdf", "png"))
+    assert all((repo / PLOTS / n).stat().st_size > 1000 for n in names)
+    (run,) = runs(repo)
+    assert len(launches(run)) == 1
+    sync = json.loads((run / "sync.json").read_text())
+    summary = json.loads((run / "output" / "session_summary.json").read_text())
+    nonce = json.loads((run / "launch.json").read_text())["nonce"]
+    assert summary["commit"] == sync["sha"] == git(repo, "rev-parse", "HEAD").strip()
+    assert summary["nonce"] == nonce and summary["status"] == "complete"
+    assert summary["parameters"]["timesteps"] == {"ppo": 128, "dqn": 150}  # echoed back
+    assert f"SESSION_COMPLETE {nonce}" in (run / "logs" / "kernel.log").read_text()
+    raw = json.loads((run / "output" / "kernel.log.json").read_text())
+    assert {"stream_name", "time", "data"} <= set(raw[0])
+
+
+def test_second_invocation_does_nothing(repo):
+    t0 = time.perf_counter()
+    assert planned_rules(repo, PLOTS) == []
+    assert time.perf_counter() - t0 < 10
+
+
+def test_figure_or_readme_edits_rerun_only_figures(repo):
+    (repo / "README.md").write_text((repo / "README.md").read_text() + "\nedited\n")
+    assert planned_rules(repo, PLOTS) == []
+    with (repo / "scripts" / "figures" / "learning_curves.py").open("a") as fh:
+        fh.write("# restyled\n")
+    assert planned_rules(repo, PLOTS) == ["learning_curves", "plots"]
+    with (repo / "src" / "thesis_figures" / "style.py").open("a") as fh:
+        fh.write("# restyled\n")
+    assert planned_rules(repo, PLOTS) == ["controller_comparison", "learning_curves", "plots"]
+    out = snakemake(repo, PLOTS)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert planned_rules(repo, PLOTS) == []
+
+
+def test_experiment_edit_reruns_the_chain_once_without_moving_the_branch(repo):
+    head = git(repo, "rev-parse", "HEAD").strip()
+    (old,) = runs(repo)
+    old_summary = (old / "output" / "session_summary.json").read_bytes()
+    with (repo / "src" / "arz_rl" / "run.py").open("a") as fh:
+        fh.write("# an experiment change\n")
+    assert planned_rules(repo, PLOTS) == CHAIN
+    out = snakemake(repo, PLOTS)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert planned_rules(repo, PLOTS) == []
+    new = [r for r in runs(repo) if r != old]
+    assert len(new) == 1 and len(launches(new[0])) == 1
+    sync = json.loads((new[0] / "sync.json").read_text())
+    assert git(repo, "rev-parse", "HEAD").strip() == head  # no auto-commit on the branch
+    assert sync["sha"] != head and git(repo, "rev-parse", f"{sync['sha']}^").strip() == head
+    assert sync["snapshotted_changes"] == ["src/arz_rl/run.py"]
+    assert (old / "output" / "session_summary.json").read_bytes() == old_summary
+
+
+def test_device_switch_keeps_both_results(repo):
+    before = set(runs(repo))
+    assert planned_rules(repo, PLOTS, "--config", "device=cpu") == CHAIN
+    out = snakemake(repo, PLOTS, "--config", "device=cpu")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert len(set(runs(repo)) - before) == 1
+    # back to the default device: its results are reused, only the figures are redrawn
+    assert planned_rules(repo, PLOTS) == ["controller_comparison", "learning_curves", "plots"]
+
+
+def test_bad_config_value_fails_before_anything_runs(repo):
+    out = snakemake(repo, PLOTS, "--config", "device=tpu")
+    assert out.returncode != 0
+    assert "device" in out.stderr and "tpu" in out.stderr
+
+
+def test_failing_experiment_fails_the_workflow_and_keeps_earlier_results(repo):
+    plots_before = {p.name: p.read_bytes() for p in (repo / PLOTS).glob("*.p*")}
+    run_py = repo / "src" / "arz_rl" / "run.py"
+    original = run_py.read_text()
+    broken = "    started = time.time()\n    raise RuntimeError('broken experiment 42')\n"
+    run_py.write_text(original.replace("    started = time.time()\n", broken, 1))
+    try:
+        out = snakemake(repo, PLOTS)
+    finally:
+        run_py.write_text(original)
+    assert out.returncode != 0
+    assert "broken experiment 42" in out.stderr
+    assert "failed" in out.stderr
+    failed = [r for r in runs(repo) if not (r / "complete.json").exists()]
+    assert len(failed) == 1
+    assert not (failed[0] / "output").exists()
+    assert "SESSION_COMPLETE" not in (failed[0] / "logs" / "kernel.log").read_text()
+    assert {p.name: p.read_bytes() for p in (repo / PLOTS).glob("*.p*")} == plots_before
+
+
+def test_sigint_during_poll_resumes_the_same_launch(tmp_path):
+    repo = make_repo(tmp_path)
+    proc = subprocess.Popen(snakemake_cmd(PLOTS), cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(repo.glob("results/quick/runs/*/launch.json")):
+        time.sleep(0.2)
+    assert list(repo.glob("results/quick/runs/*/launch.json")), "push never happened"
+    time.sleep(1.0)
+    os.killpg(proc.pid, signal.SIGINT)
+    text = proc.communicate(timeout=60)[0].decode()
+    assert proc.returncode != 0
+    assert "run the same snakemake command again to resume" in text
+    (run,) = runs(repo)
+    assert not (run / "complete.json").exists()
+    out = snakemake(repo, PLOTS)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert len(launches(run)) == 1
+    assert (repo / PLOTS / "learning_curves.pdf").exists()
+
+
+def test_lint_and_format_are_clean():
+    lint = subprocess.run(snakemake_cmd("--lint", config=None), cwd=REPO, capture_output=True, text=True)
+    assert lint.returncode == 0 and "good condition" in lint.stdout + lint.stderr, lint.stdout + lint.stderr
+    fmt = subprocess.run([str(Path(os.sys.executable).parent / "snakefmt"), "--check", "."], cwd=REPO,
+                         capture_output=True, text=True)
+    assert fmt.returncode == 0, fmt.stderr
