@@ -1,0 +1,225 @@
+"""kernel_runner units: git snapshot, rendering, polling rules, verified download."""
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from workflow_helpers import REPO, git
+
+from kernel_runner import KernelRunnerError
+from kernel_runner.backends import COMPLETE, FAILED, RUNNING, Status
+from kernel_runner.download import download, sha256_file
+from kernel_runner.gitsync import content_hash, looks_like_credential, snapshot
+from kernel_runner.poll import wait
+from kernel_runner.render import render_kernel
+
+PATHS = ["src", "kernel"]
+
+
+@pytest.fixture
+def repo(tmp_path):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "model.py").write_text("x = 1\n")
+    (tmp_path / "kernel").mkdir()
+    (tmp_path / "kernel" / "k.j2").write_text("{{ a }}\n")
+    (tmp_path / "README.md").write_text("hello\n")
+    (tmp_path / ".gitignore").write_text("ignored.txt\n")
+    git(tmp_path, "init", "-q", "-b", "main")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-q", "-m", "init")
+    return tmp_path
+
+
+def test_hash_follows_content_not_head_or_other_files(repo):
+    h0 = content_hash(repo, PATHS)
+    (repo / "README.md").write_text("changed\n")
+    (repo / "src" / "ignored.txt").write_text("ignored\n")
+    assert content_hash(repo, PATHS) == h0
+    git(repo, "commit", "-qam", "docs")
+    assert content_hash(repo, PATHS) == h0
+    (repo / "src" / "model.py").write_text("x = 2\n")
+    h1 = content_hash(repo, PATHS)
+    assert h1 != h0
+    (repo / "src" / "model.py").write_text("x = 1\n")
+    assert content_hash(repo, PATHS) == h0
+    assert content_hash(repo, PATHS, extra={"seeds": 2}) != h0
+    (repo / "src" / "new.py").write_text("untracked but not ignored\n")
+    assert content_hash(repo, PATHS) != h0
+
+
+def test_clean_tree_pins_head(repo):
+    h = content_hash(repo, PATHS)
+    snap = snapshot(repo, PATHS, [], h)
+    assert snap.sha == git(repo, "rev-parse", "HEAD").strip()
+    assert snap.snapshotted_changes == []
+    assert git(repo, "rev-parse", snap.ref).strip() == snap.sha
+
+
+def test_dirty_tree_snapshot_does_not_move_the_branch(repo):
+    head = git(repo, "rev-parse", "HEAD").strip()
+    (repo / "src" / "model.py").write_text("x = 3\n")
+    (repo / "src" / "extra.py").write_text("y = 1\n")
+    (repo / "kernel" / "k.j2").unlink()
+    (repo / "README.md").write_text("not part of the experiment\n")
+    snap = snapshot(repo, PATHS, [], content_hash(repo, PATHS))
+    assert git(repo, "rev-parse", "HEAD").strip() == head
+    assert git(repo, "rev-list", "--count", "main").strip() == "1"
+    assert git(repo, "rev-parse", f"{snap.sha}^").strip() == head
+    assert git(repo, "show", f"{snap.sha}:src/model.py") == "x = 3\n"
+    assert git(repo, "show", f"{snap.sha}:src/extra.py") == "y = 1\n"
+    assert git(repo, "show", f"{snap.sha}:README.md") == "hello\n"  # only experiment files are snapshotted
+    with pytest.raises(subprocess.CalledProcessError):
+        git(repo, "show", f"{snap.sha}:kernel/k.j2")
+    assert sorted(snap.snapshotted_changes) == ["kernel/k.j2", "src/extra.py", "src/model.py"]
+    status = git(repo, "status", "--porcelain")
+    assert "src/model.py" in status  # the user's index and working tree are untouched
+
+
+@pytest.mark.parametrize("where", ["untracked", "committed"])
+def test_credentials_are_never_snapshotted(repo, where):
+    secret = repo / "src" / "kaggle.json"
+    secret.write_text(json.dumps({"username": "me", "key": "0123456789abcdef0123456789abcdef"}))
+    if where == "committed":
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", "oops")
+    with pytest.raises(KernelRunnerError, match="kaggle.json.*credential"):
+        snapshot(repo, PATHS, [], content_hash(repo, PATHS))
+    assert looks_like_credential("a/b/token.txt", b'KAGGLE_KEY=abc')
+    assert not looks_like_credential("src/model.py", b"x = 1")
+
+
+def test_no_commit_yet_is_a_clear_error(tmp_path):
+    git(tmp_path, "init", "-q")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.py").write_text("")
+    with pytest.raises(KernelRunnerError, match="no commit yet"):
+        snapshot(tmp_path, ["src"], [], "0" * 64)
+
+
+SYNC = {"sha": "a" * 40, "ref": "refs/kernel-runs/x", "remote": "/repo"}
+RUN = {"run_id": "local-cpu-0123456789ab", "mode": "quick", "device": "cpu", "backend": "local",
+       "parameters": {"mode": "quick", "seeds": 2, "algorithms": ["ppo"]}, "install": {"numba==0.68.1": "numba"}}
+
+
+def test_render_embeds_every_parameter_and_a_nonce(tmp_path):
+    rec = render_kernel(REPO / "kernel", tmp_path / "k", SYNC, RUN)
+    script = (tmp_path / "k" / "kernel.py").read_text()
+    assert rec["nonce"] in script and SYNC["sha"] in script and '\\"seeds\\": 2' in script
+    meta = json.loads((tmp_path / "k" / "kernel-metadata.json").read_text())
+    assert meta["enable_gpu"] is False and meta["kernel_type"] == "script"
+    other = render_kernel(REPO / "kernel", tmp_path / "k2", SYNC, RUN)
+    assert other["nonce"] != rec["nonce"]
+
+
+def test_render_refuses_missing_variables(tmp_path):
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "kernel.py.j2").write_text("{{ not_given }}\n")
+    (tmp_path / "t" / "kernel-metadata.json.j2").write_text("{}\n")
+    with pytest.raises(KernelRunnerError, match="not_given"):
+        render_kernel(tmp_path / "t", tmp_path / "out", SYNC, RUN)
+
+
+class FakeBackend:
+    """A scripted run: a list of (status, log lines so far)."""
+
+    name = "fake"
+
+    def __init__(self, script):
+        self.script = script
+        self.calls = 0
+
+    def status(self, record):
+        self.current = self.script[min(self.calls, len(self.script) - 1)]
+        self.calls += 1
+        return self.current[0]
+
+    def log(self, record):
+        return [{"stream_name": "stdout", "time": i, "data": d + "\n"} for i, d in enumerate(self.current[1])]
+
+
+def _wait(backend, tmp_path, nonce="n1", deadline=None):
+    sleeps = []
+    clock = iter(range(0, 10_000, 10))
+    messages = []
+    result = wait(backend, {"backend": "fake", "id": "r1", "launched": 0}, nonce, interval=10, deadline=deadline,
+                  log_file=tmp_path / "kernel.log", echo=messages.append, sleep=sleeps.append,
+                  clock=lambda: next(clock))
+    return result, sleeps, messages
+
+
+def test_poll_needs_this_runs_nonce(tmp_path):
+    ok = FakeBackend([(Status(RUNNING), ["start"]), (Status(RUNNING), ["start", "work"]),
+                      (Status(COMPLETE), ["start", "work", "SESSION_COMPLETE n1"])])
+    result, sleeps, messages = _wait(ok, tmp_path)
+    assert result["state"] == COMPLETE
+    assert ok.calls == 3 and sleeps == [10, 10]  # one status call per interval, sleeping in between
+    assert [m.split("] ", 1)[1] for m in messages] == ["fake run r1: running", "fake run r1: complete"]
+    assert "work" in (tmp_path / "kernel.log").read_text()
+    stale = FakeBackend([(Status(COMPLETE), ["SESSION_COMPLETE old-nonce"])])
+    with pytest.raises(KernelRunnerError, match="without 'SESSION_COMPLETE n1'"):
+        _wait(stale, tmp_path)
+
+
+def test_poll_reports_failures_with_the_log_tail(tmp_path):
+    failed = FakeBackend([(Status(FAILED, "exit 1"), ["line a", "Traceback", "ValueError: boom"])])
+    with pytest.raises(KernelRunnerError, match="(?s)failed: exit 1.*ValueError: boom"):
+        _wait(failed, tmp_path)
+
+
+def test_poll_deadline_keeps_the_launch(tmp_path):
+    slow = FakeBackend([(Status(RUNNING), ["still going"])])
+    with pytest.raises(KernelRunnerError, match="deadline_s=25.*run the same snakemake command again"):
+        _wait(slow, tmp_path, deadline=25)
+
+
+class DirBackend:
+    name = "dir"
+
+    def __init__(self, source: Path):
+        self.source = source
+
+    def fetch(self, record, staging):
+        import shutil
+
+        shutil.copytree(self.source, staging, dirs_exist_ok=True)
+
+
+def _outputs(tmp_path, nonce="n1", commit="c1"):
+    src = tmp_path / "remote"
+    src.mkdir()
+    (src / "training_metrics.json").write_text("{}")
+    (src / "sub").mkdir()
+    (src / "sub" / "model.zip").write_bytes(b"\x00" * 100)
+    files = {p.relative_to(src).as_posix(): {"sha256": sha256_file(p), "bytes": p.stat().st_size}
+             for p in src.rglob("*") if p.is_file()}
+    (src / "session_summary.json").write_text(json.dumps({"status": "complete", "nonce": nonce, "commit": commit,
+                                                          "files": files}))
+    return src
+
+
+def test_download_verifies_and_moves_atomically(tmp_path):
+    src = _outputs(tmp_path)
+    dest = tmp_path / "run" / "output"
+    summary = download(DirBackend(src), {}, "c1", "n1", dest)
+    assert (dest / "sub" / "model.zip").exists() and len(summary["files"]) == 2
+    assert [p.name for p in dest.parent.iterdir()] == ["output"]  # no staging left behind
+
+
+@pytest.mark.parametrize("fault,match", [
+    ("corrupt", "does not match its sha256"), ("truncated", "does not match its sha256"),
+    ("missing", "was not downloaded"), ("nonce", "another run"), ("commit", "expected c1"),
+])
+def test_download_rejects_bad_outputs_and_keeps_dest_untouched(tmp_path, fault, match):
+    src = _outputs(tmp_path, nonce="other" if fault == "nonce" else "n1",
+                   commit="c2" if fault == "commit" else "c1")
+    if fault == "corrupt":
+        (src / "sub" / "model.zip").write_bytes(b"\x01" * 100)
+    elif fault == "truncated":
+        (src / "sub" / "model.zip").write_bytes(b"\x00" * 50)
+    elif fault == "missing":
+        (src / "training_metrics.json").unlink()
+    dest = tmp_path / "run" / "output"
+    with pytest.raises(KernelRunnerError, match=match):
+        download(DirBackend(src), {}, "c1", "n1", dest)
+    assert not dest.exists() and list(dest.parent.iterdir()) == []
