@@ -15,6 +15,13 @@ wildcard_constraints:
     run=r"[a-z]+-[a-z]+-[0-9a-f]{12}",
 
 
+if config["backend"] != "local" and not config["git"]["remote"]:
+    raise ValueError(
+        f"backend={config['backend']} needs git.remote: a remote name (e.g. origin) or URL the "
+        "kernel can clone from, with git.push: true to send the pinned commit there"
+    )
+
+
 def backend_settings():
     """The configured backend's own section (credentials never live here)."""
     return dict(config.get(config["backend"]) or {})

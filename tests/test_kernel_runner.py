@@ -79,13 +79,14 @@ def test_dirty_tree_snapshot_does_not_move_the_branch(repo):
 @pytest.mark.parametrize("where", ["untracked", "committed"])
 def test_credentials_are_never_snapshotted(repo, where):
     secret = repo / "src" / "kaggle.json"
-    secret.write_text(json.dumps({"username": "me", "key": "0123456789abcdef0123456789abcdef"}))
+    secret.write_text(json.dumps({"username": "me", "key": "0123456789abcdef" * 2}))
     if where == "committed":
         git(repo, "add", "-A")
         git(repo, "commit", "-qm", "oops")
     with pytest.raises(KernelRunnerError, match="kaggle.json.*credential"):
         snapshot(repo, PATHS, [], content_hash(repo, PATHS))
     assert looks_like_credential("a/b/token.txt", b'KAGGLE_KEY=abc')
+    assert looks_like_credential("conf/creds.json", json.dumps({"key": "ab" * 16}).encode())
     assert not looks_like_credential("src/model.py", b"x = 1")
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from . import KernelRunnerError
 from .backends import CANCELLED, COMPLETE, FAILED, FINISHED, Backend, Status
 
+MARKER_START = "SESSION_START"
 MARKER_OK = "SESSION_COMPLETE"
 MARKER_FAILED = "SESSION_FAILED"
 
@@ -26,6 +27,12 @@ def marker_seen(text: str, nonce: str) -> bool:
     return any(line.strip() == f"{MARKER_OK} {nonce}" for line in text.splitlines())
 
 
+def belongs_to_run(text: str, nonce: str) -> bool:
+    """True when the log carries this run's end marker (success or failure) with its nonce."""
+    marks = {f"{m} {nonce}" for m in (MARKER_OK, MARKER_FAILED)}
+    return any(line.strip().split(":")[0] in marks for line in text.splitlines())
+
+
 def wait(backend: Backend, record: dict[str, Any], nonce: str, *, interval: float, deadline: float | None,
          log_file: Path, echo: Callable[[str], None], sleep: Callable[[float], None] = time.sleep,
          clock: Callable[[], float] = time.time, tail_lines: int = 30) -> dict[str, Any]:
@@ -34,7 +41,11 @@ def wait(backend: Backend, record: dict[str, Any], nonce: str, *, interval: floa
     One status call and one log call per ``interval`` seconds, sleeping in
     between (no busy loop).  ``deadline`` (s since launch) ends the wait with
     an error that keeps the launch record, so the next invocation resumes.
+    A finished status whose log does not yet end with this run's marker is
+    taken for the previous version's (Kaggle shows it right after a push)
+    during the backend's ``stale_grace_s`` after launch, and waited out.
     """
+    grace = float(getattr(backend, "stale_grace_s", 0.0))
     launched = float(record.get("launched", clock()))
     seen = 0
     last_state = None
@@ -49,11 +60,18 @@ def wait(backend: Backend, record: dict[str, Any], nonce: str, *, interval: floa
                 out.flush()
                 seen = len(entries)
             elapsed = clock() - launched
-            if status.state != last_state:
-                msg = f"[{_hms(elapsed)}] {record['backend']} run {record['id']}: {status.state}"
-                echo(msg + (f" ({status.message})" if status.message else ""))
+            shown = status.state
+            stale = status.state in FINISHED and elapsed < grace and not belongs_to_run(log_text(entries), nonce)
+            if stale:
+                shown = f"{status.state} (not this run's: previous version's status, waiting)"
+            if shown != last_state:
+                msg = f"[{_hms(elapsed)}] {record['backend']} run {record['id']}: {shown}"
+                echo(msg + (f" ({status.message})" if status.message and not stale else ""))
                 out.write(msg + "\n")
-                last_state = status.state
+                last_state = shown
+            if stale:
+                sleep(interval)
+                continue
             if status.state in FINISHED:
                 text = log_text(entries)
                 tail = "\n".join(text.splitlines()[-tail_lines:])
