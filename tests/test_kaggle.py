@@ -112,7 +112,7 @@ def test_push_error_in_a_200_body_is_a_failure(server, tmp_path):
 
 
 def test_error_status_fails_with_its_message(server, tmp_path):
-    with pytest.raises(KernelRunnerError, match="(?s)failed: Your notebook hit an error: exit status 3.*SESSION_FAILED"):
+    with pytest.raises(KernelRunnerError, match="(?s)failed: Your notebook hit an error: exit status 3.*FAILED n5"):
         run(backend(), tmp_path, "n5", fail=True)
     server.faults["fail_run"] = "Kernel ran out of memory"
     with pytest.raises(KernelRunnerError, match="out of memory"):
