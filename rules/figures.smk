@@ -3,6 +3,19 @@ FIGURES = ["learning_curves", "controller_comparison"]
 FIGURE_CODE = sorted(str(p) for p in (ROOT / "src" / "thesis_figures").glob("*.py"))
 
 
+rule merge:
+    input:
+        merge_inputs,
+    output:
+        directory("results/{mode}/merged/{merged}"),
+    log:
+        "results/{mode}/logs/merge-{merged}.log",
+    conda:
+        "../envs/figures.yaml"
+    script:
+        "../scripts/merge.py"
+
+
 rule learning_curves:
     input:
         run=downloaded,

@@ -9,6 +9,8 @@ rule render:
         "results/{mode}/runs/{run}/logs/render.log",
     conda:
         "../envs/workflow.yaml"
+    # bookkeeping and network calls: no core held, so fanned-out runs progress side by side
+    threads: 0
     params:
         templates=str(ROOT / "kernel"),
         run=lambda wc: {
@@ -16,10 +18,10 @@ rule render:
             "mode": wc.mode,
             "device": config["device"],
             "backend": config["backend"],
-            "parameters": run_parameters(wc.mode),
+            "parameters": run_info(wc)["parameters"],
             "install": config["kernel"]["install"],
         },
-        metadata=lambda wc: kernel_metadata(wc.mode),
+        metadata=lambda wc: run_info(wc)["extra"]["metadata"],
     script:
         "../scripts/render.py"
 
@@ -35,6 +37,10 @@ rule push:
         "results/{mode}/runs/{run}/logs/push.log",
     conda:
         "../envs/workflow.yaml"
+    # bookkeeping and network calls: no core held, so fanned-out runs progress side by side
+    threads: 0
+    resources:
+        kaggle_gpu=KAGGLE_SLOTS,
     params:
         backend=config["backend"],
         settings=backend_settings(),
@@ -50,8 +56,13 @@ rule poll:
     log:
         status="results/{mode}/runs/{run}/logs/poll.log",
         kernel="results/{mode}/runs/{run}/logs/kernel.log",
+    priority: 10
     conda:
         "../envs/workflow.yaml"
+    # waiting holds no core, only a session slot; launched runs are waited on before new pushes
+    threads: 0
+    resources:
+        kaggle_gpu=KAGGLE_SLOTS,
     params:
         backend=config["backend"],
         settings=backend_settings(),
@@ -71,6 +82,8 @@ rule download:
         "results/{mode}/runs/{run}/logs/download.log",
     conda:
         "../envs/workflow.yaml"
+    # bookkeeping and network calls: no core held, so fanned-out runs progress side by side
+    threads: 0
     params:
         backend=config["backend"],
         settings=backend_settings(),

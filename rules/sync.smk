@@ -5,12 +5,14 @@ rule sync:
         "results/{mode}/runs/{run}/logs/sync.log",
     conda:
         "../envs/workflow.yaml"
+    # bookkeeping and network calls: no core held, so fanned-out runs progress side by side
+    threads: 0
     params:
         root=str(ROOT),
         paths=config["git"]["experiment_paths"],
         exclude=config["git"]["exclude"],
-        extra=lambda wc: hash_extra(wc.mode),
-        content_hash=lambda wc: run_key(wc.mode)[1],
+        extra=lambda wc: run_info(wc)["extra"],
+        content_hash=lambda wc: run_info(wc)["digest"],
         remote=config["git"]["remote"],
         push=config["git"]["push"],
     script:

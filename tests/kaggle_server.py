@@ -34,6 +34,8 @@ class Version:
         self.log: list[dict] = []
         self.proc: subprocess.Popen | None = None
         self.cancelled = False
+        self.started: float | None = None
+        self.ended: float | None = None
 
 
 class KaggleTestServer:
@@ -76,13 +78,14 @@ class KaggleTestServer:
         script = v.workdir.parent / "script.py"
         script.write_text(v.script)
         v.state = "RUNNING"
-        started = time.time()
+        started = v.started = time.time()
         env = {k: val for k, val in os.environ.items() if not k.startswith("KAGGLE_")}
         v.proc = subprocess.Popen([sys.executable, str(script)], cwd=v.workdir, env=env, stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, text=True)
         for line in v.proc.stdout:
             v.log.append({"stream_name": "stdout", "time": round(time.time() - started, 3), "data": line})
         rc = v.proc.wait()
+        v.ended = time.time()
         if v.cancelled:
             v.state = "CANCEL_ACKNOWLEDGED"
         elif self.faults.get("fail_run"):

@@ -22,7 +22,8 @@ import numpy as np
 from .baselines import Controller, baseline_controllers
 from .config import RunConfig, build_config, load_file
 from .env import SignalCorridorEnv
-from .evaluate import LOWER_IS_BETTER, METRICS, compare, run_episode, summarize
+from .evaluate import METRICS, run_episode
+from .stats import aggregate
 from .train import load_policy, train_agent
 
 
@@ -82,26 +83,7 @@ def evaluate_all(cfg: RunConfig, controllers_per_seed: list[list[Controller]], o
                     np.savez_compressed(out / f"spacetime_{ctrl.name}.npz", **trace)
             mean = {m: float(np.mean([ep[m] for ep in episodes])) for m in METRICS}
             per.setdefault(ctrl.name, {})[str(cfg.seed + k)] = {"episodes": episodes, "mean": mean}
-    results: dict[str, Any] = {"controllers": {}, "comparisons": {}}
-    for name, seeds in per.items():
-        summary = {m: summarize([s["mean"][m] for s in seeds.values()]) for m in METRICS}
-        results["controllers"][name] = {"kind": kinds[name], "per_seed": seeds, "summary": summary}
-    for rl in (n for n, kind in kinds.items() if kind == "rl"):
-        results["comparisons"][rl] = {}
-        for base in (n for n, kind in kinds.items() if kind == "baseline"):
-            row = {}
-            for m in METRICS:
-                rl_seed = np.array([s["mean"][m] for s in per[rl].values()])
-                base_seed = np.array([s["mean"][m] for s in per[base].values()])
-                rl_ep = np.array([ep[m] for s in per[rl].values() for ep in s["episodes"]])
-                base_ep = np.array([ep[m] for s in per[base].values() for ep in s["episodes"]])
-                row[m] = compare(rl_seed, base_seed, rl_ep, base_ep, LOWER_IS_BETTER[m])
-            results["comparisons"][rl][base] = row
-    fixed = [n for n in kinds if n.startswith("fixed_")]
-    if fixed:
-        results["best_fixed_time"] = min(
-            fixed, key=lambda n: results["controllers"][n]["summary"]["avg_travel_time_s"]["mean"])
-    return results
+    return aggregate(per, kinds)
 
 
 def run(cfg: RunConfig, out: Path, log=print) -> dict[str, Any]:

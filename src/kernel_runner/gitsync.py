@@ -49,15 +49,20 @@ def experiment_files(root: Path, paths: list[str], exclude: list[str] = ()) -> l
 
 
 def content_hash(root: Path, paths: list[str], exclude: list[str] = (), extra: object = None) -> str:
-    """sha256 over the names and bytes of the experiment files, plus ``extra`` (JSON-able)."""
+    """sha256 over the names and bytes of the experiment files, combined with ``extra`` (JSON-able)."""
     digest = hashlib.sha256()
     for name in experiment_files(root, paths, exclude):
         data = (root / name).read_bytes()
         digest.update(f"{name}\0{len(data)}\0".encode())
         digest.update(data)
-    if extra is not None:
-        digest.update(json.dumps(extra, sort_keys=True, default=str).encode())
-    return digest.hexdigest()
+    return run_digest(digest.hexdigest(), extra)
+
+
+def run_digest(files_digest: str, extra: object = None) -> str:
+    """The digest of one run: the experiment files' digest and the run's own settings."""
+    if extra is None:
+        return files_digest
+    return hashlib.sha256((files_digest + json.dumps(extra, sort_keys=True, default=str)).encode()).hexdigest()
 
 
 def looks_like_credential(name: str, data: bytes | None = None) -> bool:

@@ -76,3 +76,50 @@ def evaluation(path: str | Path) -> dict[str, Any]:
                     raise ResultsError(f"{path}: field 'controllers.{name}.summary.{metric}.{key}' is {v}")
     field(data, "comparisons", path)
     return data
+
+
+def merge_runs(parts: list[str | Path], out: str | Path) -> None:
+    """Merge the downloaded outputs of fanned-out kernels (one per algorithm or seed) into one
+    results folder: training runs side by side, evaluation re-summarised over all seeds."""
+    import shutil
+
+    from arz_rl.stats import aggregate
+
+    out = Path(out)
+    staging = out.with_name(out.name + ".merging")
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    training: dict[str, Any] = {"runs": {}, "parts": []}
+    per: dict[str, dict[str, Any]] = {}
+    kinds: dict[str, str] = {}
+    evaluations = []
+    for part in map(Path, parts):
+        t = load_json(part / "training_metrics.json")
+        e = evaluation(part / "evaluation_results.json")
+        evaluations.append(e)
+        training["parts"].append({"source": str(part), "parameters": field(t, "parameters", part),
+                                  "device": t.get("device")})
+        for algo, seeds in field(t, "runs", part / "training_metrics.json").items():
+            for seed, rec in seeds.items():
+                if seed in training["runs"].get(algo, {}):
+                    raise ResultsError(f"{part}: runs.{algo}.{seed} also comes from another kernel")
+                training["runs"].setdefault(algo, {})[seed] = rec
+        for name, c in e["controllers"].items():
+            kinds[name] = c["kind"]
+            for seed, rec in c["per_seed"].items():
+                per.setdefault(name, {}).setdefault(seed, rec)
+        for npz in sorted(part.glob("spacetime_*.npz")):
+            if not (staging / npz.name).exists():
+                shutil.copy2(npz, staging / npz.name)
+    training["parameters"] = training["parts"][0]["parameters"]
+    training["device"] = training["parts"][0]["device"]
+    results = aggregate(per, kinds)
+    results["parameters"] = evaluations[0].get("parameters")
+    results["metric_definitions"] = evaluations[0].get("metric_definitions")
+    results["parts"] = [str(p) for p in parts]
+    (staging / "training_metrics.json").write_text(json.dumps(training, indent=1))
+    (staging / "evaluation_results.json").write_text(json.dumps(results, indent=1))
+    if out.exists():
+        shutil.rmtree(out)
+    staging.rename(out)

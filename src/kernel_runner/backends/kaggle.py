@@ -68,12 +68,14 @@ def username() -> str | None:
     return None
 
 
-def kernel_metadata(settings: dict[str, Any], mode: str, device: str) -> dict[str, Any]:
-    """id/title/machine/timeout for kernel-metadata.json: one kernel per mode, a new version per run."""
+def kernel_metadata(settings: dict[str, Any], mode: str, device: str, part: str | None = None) -> dict[str, Any]:
+    """id/title/machine/timeout for kernel-metadata.json: one kernel per mode (and fan-out part),
+    a new version per run."""
     owner = settings.get("owner") or username()
     if not owner:
         raise KernelRunnerError("kaggle.owner is not set and no Kaggle user name was found: " + CREDENTIALS_HELP)
-    slug = f"{settings.get('slug_prefix', 'arz-rl')}-{mode}".lower()
+    slug = f"{settings.get('slug_prefix', 'arz-rl')}-{mode}" + (f"-{part}" if part else "")
+    slug = slug.lower()
     slug = re.sub(r"[^a-z0-9-]+", "-", slug).strip("-")
     if len(slug) < 5:
         raise KernelRunnerError(f"kaggle.slug_prefix gives the slug {slug!r}: it needs at least 5 characters")

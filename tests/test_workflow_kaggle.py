@@ -1,0 +1,144 @@
+"""End-to-end with backend=kaggle: the real snakemake and the real kaggle client, against the
+local Kaggle-protocol server (no network)."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+import yaml
+from kaggle_server import KaggleTestServer
+from workflow_helpers import REPO, TINY, git, make_repo, runs, snakemake, snakemake_cmd
+
+pytestmark = pytest.mark.slow
+KEY = "0" * 32
+PLOTS = "results/quick/plots"
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    repo = make_repo(tmp_path_factory.mktemp("kaggle-wf"))
+    server = KaggleTestServer(tmp_path_factory.mktemp("kaggle-server"), users={"tester": KEY}).start()
+    config = yaml.safe_load(TINY.read_text())
+    config.update(backend="kaggle", kaggle={"owner": "tester", "session_timeout_s": 3600})
+    config["git"] = {"experiment_paths": ["src/arz_rl", "kernel", "requirements.txt"], "exclude": [],
+                     "remote": str(repo), "push": False}
+    cfg = tmp_path_factory.mktemp("cfg") / "kaggle.yaml"
+    cfg.write_text(yaml.safe_dump(config))
+    env = {"KAGGLE_TEST_ENDPOINT": server.url, "PYTHONPATH": str(REPO / "tests" / "kaggle_site"),
+           "KAGGLE_USERNAME": "tester", "KAGGLE_KEY": KEY,
+           "KAGGLE_CONFIG_DIR": str(tmp_path_factory.mktemp("no-kaggle-config"))}
+    yield repo, server, cfg, env
+    server.stop()
+
+
+def _change_experiment(repo, tag):
+    with (repo / "src" / "arz_rl" / "run.py").open("a") as fh:
+        fh.write(f"# {tag}\n")
+
+
+def test_kaggle_chain_end_to_end(setup):
+    repo, server, cfg, env = setup
+    out = snakemake(repo, PLOTS, config=cfg, env=env)
+    assert out.returncode == 0, out.stderr[-4000:]
+    assert server.pushes == 1
+    assert (repo / PLOTS / "controller_comparison.pdf").exists()
+    (run,) = runs(repo)
+    launch = json.loads((run / "launch.json").read_text())
+    assert launch["backend"] == "kaggle" and launch["version"] == 1 and launch["url"]
+    assert (run / "output" / "arz-rl-quick.log").exists()  # raw Kaggle log beside the outputs
+    for path in repo.joinpath("results").rglob("*"):
+        if path.is_file() and path.suffix in (".py", ".json", ".log", ".jsonl"):
+            assert KEY not in path.read_text(errors="ignore"), path  # the key is never logged or rendered
+    assert snakemake(repo, PLOTS, "-n", config=cfg, env=env).stdout.count("localrule") == 0
+
+
+def test_interrupted_poll_resumes_without_a_second_push(setup):
+    repo, server, cfg, env = setup
+    _change_experiment(repo, "second run")
+    pushes = server.pushes
+    proc = subprocess.Popen(snakemake_cmd(PLOTS, config=cfg), cwd=repo, env={**os.environ, **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and server.pushes == pushes:
+        time.sleep(0.2)
+    time.sleep(1.5)
+    os.killpg(proc.pid, signal.SIGINT)
+    proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    out = snakemake(repo, PLOTS, config=cfg, env=env)
+    assert out.returncode == 0, out.stderr[-4000:]
+    assert server.pushes == pushes + 1
+
+
+def test_corrupted_download_fails_and_keeps_earlier_results(setup):
+    repo, server, cfg, env = setup
+    before = {p.name: p.read_bytes() for p in (repo / PLOTS).glob("*.p*")}
+    _change_experiment(repo, "third run")
+    server.faults["corrupt_file"] = "evaluation_results.json"
+    try:
+        out = snakemake(repo, PLOTS, config=cfg, env=env)
+    finally:
+        server.faults.pop("corrupt_file")
+    assert out.returncode != 0
+    assert "evaluation_results.json does not match its sha256" in out.stderr
+    assert {p.name: p.read_bytes() for p in (repo / PLOTS).glob("*.p*")} == before
+    assert all((r / "output").exists() for r in runs(repo) if (r / "complete.json").exists()
+               and r.name != sorted(runs(repo), key=lambda p: p.stat().st_mtime)[-1].name)
+
+
+def test_missing_credentials_stop_before_any_push(setup, tmp_path):
+    repo, server, cfg, env = setup
+    pushes = server.pushes
+    _change_experiment(repo, "no credentials")
+    bare = {**env, "KAGGLE_USERNAME": "", "KAGGLE_KEY": ""}
+    out = snakemake(repo, PLOTS, config=cfg, env=bare)
+    assert out.returncode != 0
+    assert "Kaggle credentials not found" in out.stderr or "no Kaggle user name" in out.stderr
+    assert server.pushes == pushes
+
+
+def test_credential_file_in_the_repo_is_never_pushed(setup):
+    repo, server, cfg, env = setup
+    pushes = server.pushes
+    secret = repo / "src" / "arz_rl" / "kaggle.json"
+    secret.write_text(json.dumps({"username": "tester", "key": KEY}))
+    _change_experiment(repo, "with a kaggle.json lying around")
+    # untracked (and git-ignored): left out of the snapshot
+    out = snakemake(repo, PLOTS, "--until", "sync", config=cfg, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    newest = max(runs(repo), key=lambda p: p.stat().st_mtime)
+    sha = json.loads((newest / "sync.json").read_text())["sha"]
+    assert "kaggle.json" not in git(repo, "ls-tree", "-r", "--name-only", sha)
+    # committed by mistake: refused, nothing pushed
+    git(repo, "add", "-f", str(secret))
+    git(repo, "commit", "-qm", "oops")
+    _change_experiment(repo, "after committing it")
+    out = snakemake(repo, PLOTS, config=cfg, env=env)
+    assert out.returncode != 0
+    assert "refusing to snapshot 'src/arz_rl/kaggle.json'" in out.stderr
+    assert server.pushes == pushes
+
+
+def _sessions(server):
+    return sorted((v.started, v.ended) for versions in server.kernels.values() for v in versions if v.started)
+
+
+@pytest.mark.parametrize("cap", [2, 1])
+def test_fan_out_runs_kernels_in_parallel_under_the_session_cap(setup, cap):
+    repo, server, cfg, env = setup
+    _change_experiment(repo, f"fan-out with cap {cap}")
+    before = len(_sessions(server))
+    pushes = server.pushes
+    out = snakemake(repo, PLOTS, "--config", "fan_out=algorithm", "--resources", f"kaggle_gpu={cap}",
+                    config=cfg, env=env)
+    assert out.returncode == 0, out.stderr[-4000:]
+    assert server.pushes == pushes + 2
+    assert {"tester/arz-rl-quick-ppo", "tester/arz-rl-quick-dqn"} <= set(server.kernels)
+    (a, b) = _sessions(server)[before:]
+    overlap = a[1] > b[0]
+    assert overlap == (cap == 2), (cap, a, b)
+    merged = list((repo / "results" / "quick" / "merged").glob("*/evaluation_results.json"))
+    assert merged and set(json.loads(merged[-1].read_text())["comparisons"]) == {"ppo", "dqn"}
