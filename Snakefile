@@ -11,6 +11,9 @@ configfile: "config/config.yaml"
 validate(config, "config/config.schema.yaml")
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/sync.smk"
 include: "rules/kernel.smk"

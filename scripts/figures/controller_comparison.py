@@ -1,4 +1,6 @@
 from thesis_figures.figures import controller_comparison
+from thesis_figures.results import provenance
 
-controller_comparison(f"{snakemake.input.run}/evaluation_results.json",  # noqa: F821
-                      snakemake.output.pdf, snakemake.output.png)  # noqa: F821
+run = snakemake.input.run  # noqa: F821
+controller_comparison(f"{run}/evaluation_results.json", snakemake.output.pdf, snakemake.output.png,  # noqa: F821
+                      provenance(run))

@@ -1,3 +1,5 @@
 from thesis_figures.figures import learning_curves
+from thesis_figures.results import provenance
 
-learning_curves(f"{snakemake.input.run}/training_metrics.json", snakemake.output.pdf, snakemake.output.png)  # noqa: F821
+run = snakemake.input.run  # noqa: F821
+learning_curves(f"{run}/training_metrics.json", snakemake.output.pdf, snakemake.output.png, provenance(run))  # noqa: F821

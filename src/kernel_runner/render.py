@@ -38,6 +38,7 @@ def render_kernel(template_dir: Path, out_dir: Path, sync: dict[str, Any], run: 
         "run_id": run["run_id"], "mode": run["mode"], "device": run["device"], "backend": run["backend"],
         "commit": sync["sha"], "ref": sync["ref"], "repo_url": sync["remote"], "nonce": nonce or new_nonce(),
         "parameters": run["parameters"], "install": run.get("install", {}),
+        "validate": bool(run.get("validate", True)),
     }
     context = {**record, "parameters_json": json.dumps(run["parameters"], sort_keys=True),
                "install_json": json.dumps(record["install"], sort_keys=True), "metadata": metadata or {}}

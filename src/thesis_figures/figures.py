@@ -22,7 +22,7 @@ def _smooth(y: np.ndarray, window: int) -> np.ndarray:
     return pd.Series(y).rolling(window, center=True, min_periods=1).mean().to_numpy()
 
 
-def learning_curves(training_metrics: str | Path, pdf: str | Path, png: str | Path,
+def learning_curves(training_metrics: str | Path, pdf: str | Path, png: str | Path, footer: str | None = None,
                     window: int = style.SMOOTHING_WINDOW, grid_points: int = 100) -> pd.DataFrame:
     """Episode return against timesteps per algorithm: mean over seeds with a 95% band.
 
@@ -51,7 +51,7 @@ def learning_curves(training_metrics: str | Path, pdf: str | Path, png: str | Pa
     ax.set_ylabel("Episode return (-delay, 100 veh·s/s)")
     ax.set_title(f"Learning curves, mean over seeds, 95% band, {window}-episode moving average")
     ax.legend()
-    style.save(fig, pdf, png)
+    style.save(fig, pdf, png, footer)
     return pd.DataFrame(rows)
 
 
@@ -61,7 +61,7 @@ def _stars(p: float | None) -> str:
     return "***" if p < 0.001 else "**" if p < 0.01 else "*" if p < 0.05 else "ns"
 
 
-def controller_comparison(evaluation_results: str | Path, pdf: str | Path, png: str | Path) -> pd.DataFrame:
+def controller_comparison(evaluation_results: str | Path, pdf: str | Path, png: str | Path, footer: str | None = None) -> pd.DataFrame:
     """Bars of the mean with 95% CIs per controller for four metrics; each RL bar is annotated
     with its Welch-test significance against the best fixed-time plan."""
     data = results.evaluation(evaluation_results)
@@ -86,5 +86,5 @@ def controller_comparison(evaluation_results: str | Path, pdf: str | Path, png: 
                 p = data["comparisons"][n][best_fixed][metric]["p_value_welch"]
                 ax.annotate(_stars(p), (i, hi[i]), ha="center", va="bottom", fontsize=7)
     fig.suptitle(f"Controllers over seeds (95% CI); stars: RL vs {best_fixed}, Welch t-test", fontsize=9)
-    style.save(fig, pdf, png)
+    style.save(fig, pdf, png, footer)
     return pd.DataFrame(rows)

@@ -94,6 +94,7 @@ def merge_runs(parts: list[str | Path], out: str | Path) -> None:
     per: dict[str, dict[str, Any]] = {}
     kinds: dict[str, str] = {}
     evaluations = []
+    summaries: list[dict[str, Any]] = []
     for part in map(Path, parts):
         t = load_json(part / "training_metrics.json")
         e = evaluation(part / "evaluation_results.json")
@@ -109,6 +110,10 @@ def merge_runs(parts: list[str | Path], out: str | Path) -> None:
             kinds[name] = c["kind"]
             for seed, rec in c["per_seed"].items():
                 per.setdefault(name, {}).setdefault(seed, rec)
+        if (part / "session_summary.json").exists():
+            summaries.append(load_json(part / "session_summary.json"))
+        if (part / "validation").is_dir() and not (staging / "validation").exists():
+            shutil.copytree(part / "validation", staging / "validation")
         for npz in sorted(part.glob("spacetime_*.npz")):
             if not (staging / npz.name).exists():
                 shutil.copy2(npz, staging / npz.name)
@@ -119,7 +124,68 @@ def merge_runs(parts: list[str | Path], out: str | Path) -> None:
     results["metric_definitions"] = evaluations[0].get("metric_definitions")
     results["parts"] = [str(p) for p in parts]
     (staging / "training_metrics.json").write_text(json.dumps(training, indent=1))
+    (staging / "provenance.json").write_text(json.dumps({"runs": summaries}, indent=1))
     (staging / "evaluation_results.json").write_text(json.dumps(results, indent=1))
     if out.exists():
         shutil.rmtree(out)
     staging.rename(out)
+
+
+def spacetime(path: str | Path) -> dict[str, Any]:
+    """A space-time trace (npz) with its arrays checked: t (T,), x (X,), rho_*/v_* (T, X), phase/queue (T, J)."""
+    import numpy as np
+
+    path = Path(path)
+    if not path.exists():
+        raise ResultsError(f"{path}: file missing; was the run downloaded?")
+    with np.load(path) as data:
+        out = {k: data[k] for k in data.files}
+    for key in ("t", "x", "rho_m", "v_m", "rho_c", "v_c", "junction_x", "phase", "queue"):
+        if key not in out:
+            raise ResultsError(f"{path}: array {key!r} missing")
+    t, x = out["t"], out["x"]
+    for key in ("rho_m", "v_m", "rho_c", "v_c"):
+        if out[key].shape != (t.size, x.size):
+            raise ResultsError(f"{path}: array {key!r} has shape {out[key].shape}, expected {(t.size, x.size)}")
+        if not np.isfinite(out[key]).all():
+            raise ResultsError(f"{path}: array {key!r} holds non-finite values")
+    if t.size < 2:
+        raise ResultsError(f"{path}: array 't' has {t.size} samples, need at least 2")
+    return out
+
+
+def riemann_table(path: str | Path):
+    """riemann_table.csv of the validation, checked."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.exists():
+        raise ResultsError(f"{path}: file missing; the kernel runs python -m arz_rl.validate into validation/")
+    df = pd.read_csv(path)
+    for col in ("case", "scheme", "n_cells", "l1_error", "order"):
+        if col not in df:
+            raise ResultsError(f"{path}: column {col!r} missing")
+    if df.empty or not df["l1_error"].map(math.isfinite).all():
+        raise ResultsError(f"{path}: column 'l1_error' is empty or not finite")
+    return df
+
+
+def provenance(run_dir: str | Path) -> str:
+    """'run … · commit … · device … · date' of the kernel(s) behind a results folder."""
+    import datetime as dt
+
+    run_dir = Path(run_dir)
+    summaries = []
+    if (run_dir / "session_summary.json").exists():
+        summaries = [load_json(run_dir / "session_summary.json")]
+    elif (run_dir / "provenance.json").exists():
+        summaries = load_json(run_dir / "provenance.json")["runs"]
+    if not summaries:
+        raise ResultsError(f"{run_dir}: no session_summary.json or provenance.json: not a downloaded run")
+    parts = []
+    for s in summaries:
+        device = s.get("device") or {}
+        used = device.get("gpu_name") or device.get("used") or s.get("device_requested")
+        when = dt.datetime.fromtimestamp(s.get("ended", 0), dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        parts.append(f"run {s.get('run_id')} · commit {str(s.get('commit'))[:10]} · device {used} · {when}")
+    return "; ".join(parts)

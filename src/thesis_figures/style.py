@@ -27,7 +27,10 @@ def controller_colors(names: list[str]) -> dict[str, str]:
     return {n: OKABE_ITO[i % len(OKABE_ITO)] for i, n in enumerate(order)}
 
 
-def save(fig: plt.Figure, pdf: str | Path, png: str | Path) -> None:
+def save(fig: plt.Figure, pdf: str | Path, png: str | Path, footer: str | None = None) -> None:
+    """Write the figure as PDF and PNG; ``footer`` (the producing run) goes in small print at the bottom."""
+    if footer:
+        fig.text(0.005, 0.002, footer, fontsize=4.5, color="0.4", ha="left", va="bottom")
     for path in (pdf, png):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path)
