@@ -4,20 +4,15 @@ import json
 
 import numpy as np
 import pytest
+from conftest import TINY_RUN as TINY
 
 from arz_rl.config import build_config
 from arz_rl.run import main, run
 
-TINY = {"seeds": 2, "episode_length": 150.0, "timesteps": {"ppo": 256, "dqn": 300},
-        "ppo": {"n_steps": 64, "batch_size": 32, "n_epochs": 2}, "dqn": {"learning_starts": 100},
-        "eval_episodes": 2, "eval_freq": 100, "checkpoint_freq": 100, "device": "cpu"}
-
 
 @pytest.fixture(scope="module")
-def quick(tmp_path_factory):
-    out = tmp_path_factory.mktemp("run")
-    run(build_config("quick", TINY), out, log=lambda *_: None)
-    return out
+def quick(tiny_run):
+    return tiny_run
 
 
 def test_outputs_are_complete_and_finite(quick):

@@ -117,6 +117,9 @@ def test_credential_file_in_the_repo_is_never_pushed(setup):
     git(repo, "commit", "-qm", "oops")
     _change_experiment(repo, "after committing it")
     out = snakemake(repo, PLOTS, config=cfg, env=env)
+    git(repo, "rm", "-q", "--cached", str(secret))
+    git(repo, "commit", "-qm", "remove the credential again")
+    secret.unlink()
     assert out.returncode != 0
     assert "refusing to snapshot 'src/arz_rl/kaggle.json'" in out.stderr
     assert server.pushes == pushes

@@ -7,8 +7,9 @@ Metric definitions (per episode; all from the simulation):
 - ``avg_delay_s``: total delay (time lost against free-flow speed on links,
   plus all time in entry queues, veh s) / vehicles that arrived.
 - ``throughput_veh_h``: vehicles that left the network / episode length, veh/h.
-- ``avg_queue_veh``: queued vehicles per junction (speed below 2 m/s on its
-  approaches, plus its entry queue), averaged over time and junctions.
+- ``avg_queue_veh``: queue per junction in stopped-vehicle equivalents (each
+  vehicle on its approaches counts 1 - v/v_max, so a stopped one counts 1; plus
+  its entry queue), averaged over time and junctions.
 - ``max_queue_veh``: the largest queue any junction reached.
 - ``phase_switches``: signal changes started, all junctions.
 """

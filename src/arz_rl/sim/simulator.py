@@ -154,7 +154,7 @@ def _stage(u, out, queue, dem_b, knots, t, dt, seg_int, seg_frac, junc_times, si
 
 @nb.njit(**JIT)
 def _advance_one(b, U, queue, sig, request, plan, t, t_end, demand_rates, knots, seg_int, seg_frac,
-                 junc, junc_times, entry_seg, order, cfl, dx, cp, rho_jam, v_queue, acc, jq):
+                 junc, junc_times, entry_seg, order, cfl, dx, cp, rho_jam, acc, jq):
     n_seg = seg_int.shape[0]
     n_j = junc.shape[0]
     n_e = entry_seg.shape[0]
@@ -270,8 +270,10 @@ def _advance_one(b, U, queue, sig, request, plan, t, t_end, demand_rates, knots,
                     e_loc = cp[0, 3] * u[s, 0, k] + cp[1, 3] * u[s, 2, k]
                     for i in range(2):
                         rho = u[s, 2 * i, k]
-                        if rho > RHO_EPS and velocity(i, rho, u[s, 2 * i + 1, k], e_loc, cp, rho_jam) < v_queue:
-                            qn += rho * dx
+                        if rho > RHO_EPS:
+                            # stopped-vehicle equivalents: a vehicle at speed v counts 1 - v/v_max
+                            v = velocity(i, rho, u[s, 2 * i + 1, k], e_loc, cp, rho_jam)
+                            qn += rho * dx * (1.0 - v / cp[i, 0])
                 ent = seg_int[s, 1]
                 if ent >= 0:
                     qn += queue[b, ent, 0] + queue[b, ent, 1]
@@ -291,20 +293,20 @@ def _advance_one(b, U, queue, sig, request, plan, t, t_end, demand_rates, knots,
 
 @nb.njit(**JIT)
 def advance_serial(U, queue, sig, request, plan, t, t_end, demand_rates, knots, seg_int, seg_frac, junc,
-                   junc_times, entry_seg, order, cfl, dx, cp, rho_jam, v_queue, acc, jq):
+                   junc_times, entry_seg, order, cfl, dx, cp, rho_jam, acc, jq):
     """Advance every scenario of the batch to ``t_end`` (s), one after the other."""
     for b in range(U.shape[0]):
         _advance_one(b, U, queue, sig, request, plan, t, t_end, demand_rates, knots, seg_int, seg_frac,
-                     junc, junc_times, entry_seg, order, cfl, dx, cp, rho_jam, v_queue, acc, jq)
+                     junc, junc_times, entry_seg, order, cfl, dx, cp, rho_jam, acc, jq)
 
 
 @nb.njit(parallel=True, cache=True, nogil=True)
 def advance_parallel(U, queue, sig, request, plan, t, t_end, demand_rates, knots, seg_int, seg_frac, junc,
-                     junc_times, entry_seg, order, cfl, dx, cp, rho_jam, v_queue, acc, jq):
+                     junc_times, entry_seg, order, cfl, dx, cp, rho_jam, acc, jq):
     """Advance every scenario of the batch to ``t_end`` (s), scenarios spread over threads."""
     for b in nb.prange(U.shape[0]):
         _advance_one(b, U, queue, sig, request, plan, t, t_end, demand_rates, knots, seg_int, seg_frac,
-                     junc, junc_times, entry_seg, order, cfl, dx, cp, rho_jam, v_queue, acc, jq)
+                     junc, junc_times, entry_seg, order, cfl, dx, cp, rho_jam, acc, jq)
 
 
 @nb.njit(**JIT)
@@ -367,11 +369,10 @@ class Simulator:
         order: 1 (HLL, Euler) or 2 (MUSCL + SSP-RK2).
         cfl: Courant number (<= 0.5 keeps densities non-negative).
         params: model constants.
-        v_queue: speed (m/s) below which a vehicle on an approach counts as queued.
     """
 
     def __init__(self, scenario: Scenario, batch_size: int = 1, order: int = 1, cfl: float = 0.45,
-                 params: ModelParams | None = None, v_queue: float = 2.0, parallel: bool | None = None) -> None:
+                 params: ModelParams | None = None, parallel: bool | None = None) -> None:
         if order not in (1, 2):
             raise ValueError(f"order must be 1 or 2, got {order}")
         if not 0.0 < cfl <= 0.5:
@@ -384,7 +385,6 @@ class Simulator:
         self.batch_size = batch_size
         self.order = order
         self.cfl = cfl
-        self.v_queue = v_queue
         self.parallel = batch_size >= 8 if parallel is None else parallel
         b, s, j, e = batch_size, self.net.n_segments, self.net.n_junctions, self.net.n_entries
         self.U = np.zeros((b, s, 4, self.net.max_cells + 2 * GHOST))
@@ -454,7 +454,7 @@ class Simulator:
         net = self.net
         kernel(self.U, self.queue, self.sig, self.request, self.plan, self.t, float(self.t.max() + duration),
                self.demand_rates, net.knots, net.seg_int, net.seg_frac, net.junc, net.junc_times,
-               net.entry_seg, self.order, self.cfl, self.scenario.dx, self.cp, self.rho_jam, self.v_queue,
+               net.entry_seg, self.order, self.cfl, self.scenario.dx, self.cp, self.rho_jam,
                self.acc, self.jq)
 
     # -- read-outs --------------------------------------------------------------
