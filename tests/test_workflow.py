@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -11,7 +12,9 @@ import pytest
 from workflow_helpers import REPO, git, launches, make_repo, planned_rules, runs, snakemake, snakemake_cmd
 
 pytestmark = pytest.mark.slow
-CHAIN = sorted(["sync", "render", "push", "poll", "download", "learning_curves", "controller_comparison", "plots"])
+FIGURES = ("learning_curves", "controller_comparison", "spacetime_density", "spacetime_speed", "queues", "riemann")
+FIGURE_RULES = sorted([*FIGURES, "tables", "plots"])
+CHAIN = sorted(["sync", "render", "push", "poll", "download", *FIGURE_RULES])
 PLOTS = "results/quick/plots"
 
 
@@ -25,8 +28,11 @@ def repo(tmp_path_factory):
 
 def test_chain_produces_plots_from_one_verified_launch(repo):
     names = sorted(p.name for p in (repo / PLOTS).iterdir() if not p.name.startswith("."))
-    assert names == sorted(f"{f}.{e}" for f in ("learning_curves", "controller_comparison") for e in ("pdf", "png"))
+    assert names == sorted(f"{f}.{e}" for f in FIGURES for e in ("pdf", "png"))
     assert all((repo / PLOTS / n).stat().st_size > 1000 for n in names)
+    tables = sorted(p.name for p in (repo / "results" / "quick" / "tables").iterdir() if not p.name.startswith("."))
+    assert {"controller_performance.csv", "controller_performance.tex", "rl_vs_baselines.csv", "hyperparameters.tex",
+            "riemann_validation.csv", "sanity_checks.csv"} <= set(tables)
     (run,) = runs(repo)
     assert len(launches(run)) == 1
     sync = json.loads((run / "sync.json").read_text())
@@ -54,7 +60,7 @@ def test_figure_or_readme_edits_rerun_only_figures(repo):
     assert planned_rules(repo, PLOTS) == ["learning_curves", "plots"]
     with (repo / "src" / "thesis_figures" / "style.py").open("a") as fh:
         fh.write("# restyled\n")
-    assert planned_rules(repo, PLOTS) == ["controller_comparison", "learning_curves", "plots"]
+    assert planned_rules(repo, PLOTS) == FIGURE_RULES
     out = snakemake(repo, PLOTS)
     assert out.returncode == 0, out.stderr[-2000:]
     assert planned_rules(repo, PLOTS) == []
@@ -86,7 +92,7 @@ def test_device_switch_keeps_both_results(repo):
     assert out.returncode == 0, out.stderr[-3000:]
     assert len(set(runs(repo)) - before) == 1
     # back to the default device: its results are reused, only the figures are redrawn
-    assert planned_rules(repo, PLOTS) == ["controller_comparison", "learning_curves", "plots"]
+    assert planned_rules(repo, PLOTS) == FIGURE_RULES
 
 
 def test_bad_config_value_fails_before_anything_runs(repo):
@@ -142,3 +148,28 @@ def test_lint_and_format_are_clean():
     fmt = subprocess.run([str(Path(os.sys.executable).parent / "snakefmt"), "--check", "."], cwd=REPO,
                          capture_output=True, text=True)
     assert fmt.returncode == 0, fmt.stderr
+
+
+def test_report_renders_in_headless_chromium(repo, tmp_path):
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing: .ci/run installs Debian's chromium (apt-get install chromium)")
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    out = snakemake(repo, "--report", "results/quick/report.html")
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = repo / "results" / "quick" / "report.html"
+    assert report.stat().st_size > 100_000  # self-contained: the figures are embedded
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=15000"]
+    dom = subprocess.run([chromium, *flags, "--dump-dom", report.as_uri()], capture_output=True, text=True,
+                         timeout=120).stdout
+    for category in ("Training", "Evaluation", "Traffic dynamics", "Validation", "Tables"):
+        assert category in dom, category  # the app rendered its menu from the embedded data
+    for figure in FIGURES:
+        assert f"{figure}.pdf" in dom
+    shot = tmp_path / "report.png"
+    subprocess.run([chromium, *flags, "--window-size=1280,900", f"--screenshot={shot}", report.as_uri()],
+                   capture_output=True, timeout=120)
+    assert shot.stat().st_size > 20_000

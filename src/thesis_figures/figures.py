@@ -61,7 +61,8 @@ def _stars(p: float | None) -> str:
     return "***" if p < 0.001 else "**" if p < 0.01 else "*" if p < 0.05 else "ns"
 
 
-def controller_comparison(evaluation_results: str | Path, pdf: str | Path, png: str | Path, footer: str | None = None) -> pd.DataFrame:
+def controller_comparison(evaluation_results: str | Path, pdf: str | Path, png: str | Path,
+                          footer: str | None = None) -> pd.DataFrame:
     """Bars of the mean with 95% CIs per controller for four metrics; each RL bar is annotated
     with its Welch-test significance against the best fixed-time plan."""
     data = results.evaluation(evaluation_results)

@@ -32,7 +32,8 @@ def _phase_marks(ax, trace: dict) -> None:
                     solid_capstyle="butt")
 
 
-def hovmoller(run_dir: str | Path, quantity: str, pdf: str | Path, png: str | Path, footer: str | None = None) -> None:
+def hovmoller(run_dir: str | Path, quantity: str, pdf: str | Path, png: str | Path,
+              footer: str | None = None) -> None:
     """Density (``quantity='rho'``, veh/km) or speed (``'v'``, km/h) over x and t, per class (columns)
     and controller (rows), on the same demand draw; junction phases drawn at the stop lines."""
     run_dir = Path(run_dir)
@@ -61,7 +62,8 @@ def hovmoller(run_dir: str | Path, quantity: str, pdf: str | Path, png: str | Pa
     style.save(fig, pdf, png, footer)
 
 
-def queues(run_dir: str | Path, pdf: str | Path, png: str | Path, footer: str | None = None) -> None:
+def queues(run_dir: str | Path, pdf: str | Path, png: str | Path,
+           footer: str | None = None) -> None:
     """Queue (veh) at each junction over time for the comparison set, same demand draw."""
     run_dir = Path(run_dir)
     evaluation = results.evaluation(run_dir / "evaluation_results.json")
@@ -83,7 +85,8 @@ def queues(run_dir: str | Path, pdf: str | Path, png: str | Path, footer: str | 
     style.save(fig, pdf, png, footer)
 
 
-def riemann(validation_dir: str | Path, pdf: str | Path, png: str | Path, footer: str | None = None) -> None:
+def riemann(validation_dir: str | Path, pdf: str | Path, png: str | Path,
+            footer: str | None = None) -> None:
     """Numerical (MUSCL, finest grid) against exact density for every Riemann case, and L1 error
     against resolution (log-log) with the observed order."""
     import pandas as pd

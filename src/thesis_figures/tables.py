@@ -86,7 +86,8 @@ def hyperparameter_table(training_path: str | Path, out: Path) -> pd.DataFrame:
             rows.append({"algorithm": algo, "parameter": key, "value": value})
     df = pd.DataFrame(rows)
     df.to_csv(out / "hyperparameters.csv", index=False)
-    (out / "hyperparameters.tex").write_text(latex_table(df.astype(str), "Hyper-parameters used", "tab:hyperparameters"))
+    tex = latex_table(df.astype(str), "Hyper-parameters used", "tab:hyperparameters")
+    (out / "hyperparameters.tex").write_text(tex)
     return df
 
 
