@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import re
+import subprocess
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -42,9 +43,14 @@ def _repo(root: Path):
 
 def experiment_files(root: Path, paths: list[str], exclude: list[str] = ()) -> list[str]:
     """Tracked and untracked (not ignored) files under ``paths``, sorted, minus ``exclude`` globs."""
-    repo = _repo(root)
-    listed = repo.git.ls_files("--cached", "--others", "--exclude-standard", "-z", "--", *paths)
-    files = sorted({f for f in listed.split("\0") if f and (root / f).is_file()})
+    # plain git rather than GitPython here: this runs on every snakemake invocation, and
+    # importing GitPython alone costs a noticeable part of a no-op run
+    proc = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z", "--", *paths],
+                          cwd=root, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise KernelRunnerError(f"{root} is not a git repository ({proc.stderr.strip()}): run `git init` and "
+                                "commit the project")
+    files = sorted({f for f in proc.stdout.split("\0") if f and (root / f).is_file()})
     return [f for f in files if not any(fnmatch.fnmatch(f, pat) for pat in exclude)]
 
 

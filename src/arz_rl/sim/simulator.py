@@ -27,7 +27,7 @@ from .road import GHOST, reconstruct_faces
 
 # accumulators acc[b, :] (per class pairs m, c)
 ACC_ARRIVED, ACC_ENTERED, ACC_EXITED, ACC_TTS, ACC_DELAY, ACC_DIST = 0, 2, 4, 6, 8, 10
-ACC_SWITCHES, ACC_CLAMPED, NACC = 12, 13, 14
+ACC_SWITCHES, ACC_CLAMPED, ACC_SUBSTEPS, NACC = 12, 13, 14, 15
 SIG_PHASE, SIG_TARGET, SIG_TRANS, SIG_TIME = 0, 1, 2, 3
 JQ_INTEGRAL, JQ_MAX, JQ_NOW = 0, 1, 2
 T_EPS = 1e-9
@@ -288,6 +288,7 @@ def _advance_one(b, U, queue, sig, request, plan, t, t_end, demand_rates, knots,
                     sig[b, j, SIG_TIME] = 0.0
             else:
                 sig[b, j, SIG_TIME] += dt
+        acc[b, ACC_SUBSTEPS] += 1.0
         t[b] = tb + dt
 
 
