@@ -24,7 +24,7 @@ from .config import RunConfig, build_config, load_file
 from .env import SignalCorridorEnv
 from .evaluate import METRICS, run_episode
 from .stats import aggregate
-from .train import load_policy, train_agent
+from .train import load_policy, phases_from_flat, train_agent
 
 
 class AgentController:
@@ -40,7 +40,7 @@ class AgentController:
     def act(self, obs: np.ndarray, env: SignalCorridorEnv) -> np.ndarray | int:
         action, _ = self.model.predict(obs, deterministic=True)
         if env.n_junctions > 1 and np.ndim(action) == 0:  # flat DQN action: bit j is junction j
-            return np.array([(int(action) >> j) & 1 for j in range(env.n_junctions)], dtype=np.int64)
+            return phases_from_flat(action, env.n_junctions)
         return action
 
 

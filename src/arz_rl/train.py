@@ -21,6 +21,11 @@ from .config import RunConfig
 from .env import SignalCorridorEnv
 
 
+def phases_from_flat(action: int, n_junctions: int) -> np.ndarray:
+    """The phases (n_junctions,) encoded by a flat action: bit j is junction j's phase."""
+    return np.array([(int(action) >> j) & 1 for j in range(n_junctions)], dtype=np.int64)
+
+
 class FlatPhases(gym.ActionWrapper):
     """Discrete(2**J) view of MultiDiscrete([2]*J): bit j of the action is junction j's phase (for DQN)."""
 
@@ -30,7 +35,7 @@ class FlatPhases(gym.ActionWrapper):
         self.action_space = spaces.Discrete(2**self.n_junctions)
 
     def action(self, action: int) -> np.ndarray:
-        return np.array([(int(action) >> j) & 1 for j in range(self.n_junctions)], dtype=np.int64)
+        return phases_from_flat(action, self.n_junctions)
 
 
 def make_env(cfg: RunConfig, algo: str, monitor_file: Path | None = None) -> gym.Env:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from . import KernelRunnerError
-from .backends import CANCELLED, COMPLETE, FAILED, FINISHED, Backend, Status
+from .backends import CANCELLED, COMPLETE, FINISHED, Backend, Status
 
 MARKER_START = "SESSION_START"
 MARKER_OK = "SESSION_COMPLETE"
@@ -102,5 +102,3 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
     tmp.replace(path)
 
-
-__all__ = ["wait", "marker_seen", "log_text", "write_json_atomic", "FAILED"]

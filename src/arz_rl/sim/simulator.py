@@ -56,6 +56,17 @@ def _flowing_phase(sig_j: np.ndarray, all_red: float) -> int:
 
 
 @nb.njit(**JIT)
+def _pce_supply(u_down, dmd, w_in, dp, cp, rho_jam):
+    """Supply (pc/s) of cell ``u_down`` to a two-class demand ``dmd`` (veh/s) whose PCE total is
+    ``dp``: each class's supply in pc, weighted by that class's share of the PCE demand."""
+    sp = 0.0
+    for i in range(2):
+        if dmd[i] > 0.0:
+            sp += cp[i, 3] * dmd[i] / dp * cp[i, 3] * supply(i, u_down, w_in[i], cp, rho_jam)
+    return sp
+
+
+@nb.njit(**JIT)
 def _stage(u, out, queue, dem_b, knots, t, dt, seg_int, seg_frac, junc_times, sig_b, entry_seg,
            order, dx, cp, rho_jam, left, right, fin, fout, entry_flux, exit_flux, f):
     """One forward-Euler stage ``out = u + dt L(u)`` of a whole network; boundary flows
@@ -94,11 +105,7 @@ def _stage(u, out, queue, dem_b, knots, t, dt, seg_int, seg_frac, junc_times, si
                 dest = seg_int[s, 5 + k]
                 share = seg_frac[s, k]
                 if dest >= 0 and share > 0.0:
-                    sp = 0.0
-                    for i in range(2):
-                        if dmd[i] > 0.0:
-                            sp += cp[i, 3] * dmd[i] / dp * cp[i, 3] * supply(i, u[dest, :, GHOST], wup[i], cp, rho_jam)
-                    theta = min(theta, sp / (share * dp))
+                    theta = min(theta, _pce_supply(u[dest, :, GHOST], dmd, wup, dp, cp, rho_jam) / (share * dp))
         for i in range(2):
             qi = theta * dmd[i]
             fout[s, 2 * i] = qi
@@ -116,6 +123,7 @@ def _stage(u, out, queue, dem_b, knots, t, dt, seg_int, seg_frac, junc_times, si
                 elif dest == SINK:
                     for i in range(2):
                         exit_flux[i] += share * fout[s, 2 * i]
+    w_free = cp[:, 0].copy()  # drivers enter in equilibrium: w = v_max
     for e in range(entry_seg.shape[0]):
         s = entry_seg[e]
         dp = 0.0
@@ -124,11 +132,7 @@ def _stage(u, out, queue, dem_b, knots, t, dt, seg_int, seg_frac, junc_times, si
             dp += cp[i, 3] * dmd[i]
         theta = 0.0
         if dp > 0.0:
-            sp = 0.0
-            for i in range(2):
-                if dmd[i] > 0.0:
-                    sp += cp[i, 3] * dmd[i] / dp * cp[i, 3] * supply(i, u[s, :, GHOST], cp[i, 0], cp, rho_jam)
-            theta = min(1.0, sp / dp)
+            theta = min(1.0, _pce_supply(u[s, :, GHOST], dmd, w_free, dp, cp, rho_jam) / dp)
         for i in range(2):
             qi = theta * dmd[i]
             entry_flux[e, i] = qi
@@ -429,12 +433,10 @@ class Simulator:
 
     def relax_all(self) -> None:
         """Project every cell onto the invariant region (used after editing ``U`` by hand)."""
-        from .numerics import relax_cell as _relax
-
         for b in range(self.batch_size):
             for s in range(self.net.n_segments):
                 for k in range(GHOST, GHOST + self.net.seg_int[s, 0]):
-                    _relax(self.U[b, s, :, k], 0.0, self.cp, self.rho_jam)
+                    relax_cell(self.U[b, s, :, k], 0.0, self.cp, self.rho_jam)
 
     def set_plan(self, cycle: float, main_green: float, offsets: np.ndarray | None = None) -> None:
         """Fixed-time plan on every junction: ``cycle`` and effective ``main_green`` (s);
