@@ -20,6 +20,19 @@ include: "rules/kernel.smk"
 include: "rules/figures.smk"
 
 
+# The kernel chain talks to git and to the backend (and waits): it never becomes a cluster job
+# itself, even under an executor profile such as profiles/slurm.
+localrules:
+    all,
+    sync,
+    render,
+    push,
+    poll,
+    download,
+    plots,
+    thesis,
+
+
 rule all:
     input:
         f"results/{config['mode']}/plots",

@@ -17,9 +17,11 @@ wildcard_constraints:
     merged=r"[0-9a-f]{12}",
 
 
-if config["backend"] != "local" and not config["git"]["remote"]:
+# local and SLURM kernels can fetch the pinned commit from this repository (a shared
+# filesystem on a cluster); Kaggle needs a remote it can reach
+if config["backend"] == "kaggle" and not config["git"]["remote"]:
     raise ValueError(
-        f"backend={config['backend']} needs git.remote: a remote name (e.g. origin) or URL the "
+        "backend=kaggle needs git.remote: a remote name (e.g. origin) or URL the "
         "kernel can clone from, with git.push: true to send the pinned commit there"
     )
 
@@ -128,5 +130,7 @@ def merge_inputs(wildcards):
     return downloaded_parts(wildcards.mode)
 
 
-# a launched Kaggle run occupies one of the account's concurrent GPU sessions
+# a launched Kaggle run occupies one of the account's concurrent GPU sessions; a SLURM
+# run one of the cluster jobs this workflow may have at once (fan-out cap)
 KAGGLE_SLOTS = 1 if config["backend"] == "kaggle" else 0
+SLURM_SLOTS = 1 if config["backend"] == "slurm" else 0

@@ -41,6 +41,7 @@ rule push:
     threads: 0
     resources:
         kaggle_gpu=KAGGLE_SLOTS,
+        slurm_jobs=SLURM_SLOTS,
     params:
         backend=config["backend"],
         settings=backend_settings(),
@@ -63,6 +64,7 @@ rule poll:
     threads: 0
     resources:
         kaggle_gpu=KAGGLE_SLOTS,
+        slurm_jobs=SLURM_SLOTS,
     params:
         backend=config["backend"],
         settings=backend_settings(),

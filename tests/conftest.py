@@ -32,3 +32,32 @@ def tiny_run(tmp_path_factory) -> Path:
         {"run_id": "local-cpu-0123456789ab", "commit": "f" * 40, "device": {"used": "cpu"}, "ended": 1.8e9,
          "status": "complete"}))
     return out
+
+
+SLURM_SCRIPT = Path(__file__).parent / "slurm_cluster.sh"
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> None:
+    """A running SLURM cluster (tests/slurm_cluster.sh; `.ci/run` starts it).
+
+    Started here when SLURM is installed and we are root; otherwise the test is skipped,
+    unless ARZ_REQUIRE_SLURM=1 (CI), where a missing cluster is a failure.
+    """
+    import os
+    import shutil
+    import subprocess
+
+    def answering() -> bool:
+        if not shutil.which("sinfo"):
+            return False
+        out = subprocess.run(["sinfo", "-h", "-o", "%a"], capture_output=True, text=True, timeout=30)
+        return out.returncode == 0 and "up" in out.stdout
+
+    if not answering() and shutil.which("slurmctld") and os.geteuid() == 0:
+        subprocess.run(["bash", str(SLURM_SCRIPT), "start"], check=False, timeout=120)
+    if not answering():
+        msg = "no SLURM cluster answers: run `sudo tests/slurm_cluster.sh install && sudo tests/slurm_cluster.sh start`"
+        if os.environ.get("ARZ_REQUIRE_SLURM") == "1":
+            pytest.fail(msg)
+        pytest.skip(msg)

@@ -34,17 +34,21 @@ def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True, env=env).stdout
 
 
-def snakemake_cmd(*args: str, config: Path | None = TINY) -> list[str]:
+def snakemake_cmd(*args: str, config: Path | None = TINY, kill_after: float | None = None) -> list[str]:
+    """The snakemake command line; with ``kill_after``, under `timeout -k`, since a hung executor
+    (e.g. the SLURM plugin waiting on a job it lost) ignores SIGTERM."""
     cmd = [sys.executable, "-m", "snakemake", "--cores", "1", *args]
     if config is not None:
         cmd += ["--configfile", str(config)]
+    if kill_after is not None:
+        cmd = ["timeout", "-k", "10", str(int(kill_after)), *cmd]
     return cmd
 
 
 def snakemake(repo: Path, *args: str, config: Path | None = TINY, timeout: float = 600,
-              env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(snakemake_cmd(*args, config=config), cwd=repo, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
+              env: dict | None = None, kill_after: float | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(snakemake_cmd(*args, config=config, kill_after=kill_after), cwd=repo,
+                          capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
 
 
 def planned_rules(repo: Path, *args: str, config: Path | None = TINY) -> list[str]:

@@ -40,6 +40,17 @@ class Backend(Protocol):
     def fetch(self, record: dict[str, Any], staging: Path) -> None: ...
 
 
+def copy_work_folder(work: Path, staging: Path, log: list[dict[str, Any]]) -> None:
+    """``fetch`` of backends whose kernel works in a folder this machine can read."""
+    import json
+    import shutil
+
+    if not work.is_dir():
+        raise KernelRunnerError(f"the run's working folder {work} is gone: relaunch with --forcerun push")
+    shutil.copytree(work, staging, dirs_exist_ok=True)
+    (staging / RAW_LOG).write_text(json.dumps(log))
+
+
 def get_backend(name: str, settings: dict[str, Any] | None = None) -> Backend:
     """The backend called ``name`` configured with ``settings`` (its config section)."""
     settings = settings or {}

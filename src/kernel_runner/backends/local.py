@@ -20,8 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .. import KernelRunnerError
-from . import COMPLETE, FAILED, QUEUED, RAW_LOG, RUNNING, Status
+from . import COMPLETE, FAILED, QUEUED, RUNNING, Status, copy_work_folder
 
 
 def pid_alive(pid: int) -> bool:
@@ -102,8 +101,4 @@ class LocalBackend:
         return entries
 
     def fetch(self, record: dict[str, Any], staging: Path) -> None:
-        work = Path(record["work"])
-        if not work.is_dir():
-            raise KernelRunnerError(f"the run's working folder {work} is gone: relaunch with --forcerun push")
-        shutil.copytree(work, staging, dirs_exist_ok=True)
-        (staging / RAW_LOG).write_text(json.dumps(self.log(record)))
+        copy_work_folder(Path(record["work"]), staging, self.log(record))

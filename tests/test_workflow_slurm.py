@@ -1,0 +1,168 @@
+"""End-to-end with backend=slurm: the real snakemake submitting the real kernel to the real single-node
+SLURM cluster (tests/slurm_cluster.sh), and the profiles/slurm executor profile.  Every snakemake call
+runs under `timeout -k`: a hung executor ignores SIGTERM."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+import yaml
+from workflow_helpers import TINY, launches, make_repo, runs, snakemake, snakemake_cmd
+
+pytestmark = pytest.mark.slow
+PLOTS = "results/quick/plots"
+LIMIT = 420  # seconds for one snakemake call, then SIGTERM, then SIGKILL 10 s later
+
+
+def submitted(run) -> list[str]:
+    """Ids of the jobs SLURM ran for this run folder (finished jobs stay MinJobAge seconds)."""
+    out = subprocess.run(["squeue", "-h", "-t", "all", "-n", f"arz-rl-{run.name}", "-o", "%i|%Z"],
+                         capture_output=True, text=True, check=True)
+    return [job for job, _, workdir in (line.partition("|") for line in out.stdout.split())
+            if workdir.startswith(str(run) + "/")]
+
+
+def write_config(path, **changes):
+    config = yaml.safe_load(TINY.read_text())
+    config.update(backend="slurm", fan_out="algorithm",
+                  slurm={"cpus": 1, "mem": "1500M", "time_limit": "00:10:00"})
+    for key, value in changes.items():
+        config[key] = value
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture(scope="module")
+def setup(slurm_cluster, tmp_path_factory):
+    repo = make_repo(tmp_path_factory.mktemp("slurm-wf"))
+    cfg = write_config(tmp_path_factory.mktemp("cfg") / "slurm.yaml")
+    out = snakemake(repo, PLOTS, config=cfg, kill_after=LIMIT)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return repo, cfg
+
+
+def downloaded(repo):
+    return [r for r in runs(repo) if (r / "output").is_dir()]
+
+
+def plots(repo):
+    return {p.name: p.read_bytes() for p in (repo / PLOTS).glob("*.p*")}
+
+
+def _change_experiment(repo, tag):
+    with (repo / "src" / "arz_rl" / "run.py").open("a") as fh:
+        fh.write(f"# {tag}\n")
+
+
+def _start(repo, cfg, *args):
+    return subprocess.Popen(snakemake_cmd(PLOTS, *args, config=cfg, kill_after=LIMIT), cwd=repo,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _wait_for_launches(repo, known, count=1, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        new = [p for p in repo.glob("results/quick/runs/*/launch.json") if p.parent not in known]
+        if len(new) >= count:
+            return [json.loads(p.read_text()) for p in new]
+        time.sleep(0.2)
+    raise AssertionError("no job was submitted")
+
+
+def test_slurm_chain_end_to_end_one_job_per_kernel(setup):
+    repo, _ = setup
+    assert sorted(plots(repo)) == sorted(
+        f"{f}.{e}" for f in ("learning_curves", "controller_comparison", "spacetime_density", "spacetime_speed",
+                             "queues", "riemann") for e in ("pdf", "png"))
+    parts = runs(repo)
+    assert len(parts) == 2  # fan_out=algorithm: one kernel per algorithm
+    for run in parts:
+        (launch,) = launches(run)
+        assert launch["backend"] == "slurm" and submitted(run) == [launch["job_id"]]
+        assert "--mem=1500M" in launch["sbatch"] and "--time=00:10:00" in launch["sbatch"]
+        summary = json.loads((run / "output" / "session_summary.json").read_text())
+        assert summary["status"] == "complete" and summary["backend"] == "slurm"
+        assert "COMPLETED" in (run / "logs" / "poll.log").read_text()
+    assert len(list(repo.glob("results/quick/merged/*/evaluation_results.json"))) == 1
+
+
+def test_profile_runs_figure_rules_as_cluster_jobs(setup):
+    repo, cfg = setup
+    before = (repo / PLOTS / "learning_curves.png").stat().st_mtime
+    with (repo / "scripts" / "figures" / "learning_curves.py").open("a") as fh:
+        fh.write("# restyled\n")
+    out = snakemake(repo, PLOTS, "--profile", "profiles/slurm", "--slurm-init-seconds-before-status-checks", "2",
+                    config=cfg, kill_after=LIMIT)
+    text = out.stdout + out.stderr
+    assert out.returncode == 0, text[-4000:]
+    assert "has been submitted with SLURM jobid" in text and "rule_learning_curves" in text
+    assert "rule_plots" not in text  # localrules stay on the submitting machine
+    assert (repo / PLOTS / "learning_curves.png").stat().st_mtime > before
+    assert all(len(launches(run)) == 1 for run in runs(repo))  # no kernel was resubmitted
+
+
+def test_interrupted_poll_resumes_without_resubmitting(setup):
+    repo, cfg = setup
+    known = set(runs(repo))
+    _change_experiment(repo, "resume")
+    proc = _start(repo, cfg)
+    new = _wait_for_launches(repo, known, count=2)
+    time.sleep(1.0)
+    os.killpg(proc.pid, signal.SIGINT)
+    text = proc.communicate(timeout=60)[0].decode()
+    assert proc.returncode != 0 and "run the same snakemake command again to resume" in text
+    out = snakemake(repo, PLOTS, config=cfg, kill_after=LIMIT)
+    assert out.returncode == 0, out.stderr[-3000:]
+    for launch in new:
+        run = repo / "results" / "quick" / "runs" / launch["run_id"]
+        assert len(launches(run)) == 1 and submitted(run) == [launch["job_id"]]
+        assert (run / "output" / "session_summary.json").exists()
+
+
+def test_failing_kernel_fails_the_workflow_with_its_exit_code(setup):
+    repo, cfg = setup
+    before, known = plots(repo), set(runs(repo))
+    run_py = repo / "src" / "arz_rl" / "run.py"
+    original = run_py.read_text()
+    run_py.write_text(original.replace("    started = time.time()\n",
+                                       "    started = time.time()\n    raise RuntimeError('broken on slurm')\n", 1))
+    try:
+        out = snakemake(repo, PLOTS, config=cfg, kill_after=LIMIT)
+    finally:
+        run_py.write_text(original)
+    assert out.returncode != 0
+    assert "FAILED (exit code 1)" in out.stderr and "broken on slurm" in out.stderr
+    failed = [r for r in runs(repo) if r not in known]
+    assert failed and all(not (r / "output").exists() for r in failed)
+    assert plots(repo) == before and all((r / "output").is_dir() for r in known)
+
+
+def test_cancelled_job_fails_the_workflow_and_keeps_earlier_results(setup):
+    repo, cfg = setup
+    before, known, kept = plots(repo), set(runs(repo)), downloaded(repo)
+    _change_experiment(repo, "to be cancelled")
+    proc = _start(repo, cfg, "--config", "fan_out=none")
+    (launch,) = _wait_for_launches(repo, known)
+    subprocess.run(["scancel", launch["job_id"]], check=True)
+    text = proc.communicate(timeout=LIMIT + 30)[0].decode()
+    assert proc.returncode != 0
+    assert f"SLURM job {launch['job_id']} CANCELLED" in text
+    assert plots(repo) == before and downloaded(repo) == kept
+
+
+def test_job_past_its_time_limit_fails_with_timeout(setup, tmp_path):
+    repo, _ = setup
+    before, known, kept = plots(repo), set(runs(repo)), downloaded(repo)
+    experiment = yaml.safe_load(TINY.read_text())["experiment"]
+    experiment["quick"]["timesteps"] = {"ppo": 10_000_000, "dqn": 10_000_000}  # hours: killed at 1 min
+    cfg = write_config(tmp_path / "timeout.yaml", fan_out="none", experiment=experiment,
+                       slurm={"cpus": 1, "mem": "1500M", "time_limit": "1"})
+    out = snakemake(repo, PLOTS, config=cfg, kill_after=LIMIT)
+    assert out.returncode != 0
+    assert "TIMEOUT" in out.stderr and "raise slurm.time_limit" in out.stderr
+    (late,) = [r for r in runs(repo) if r not in known]
+    assert not (late / "output").exists()
+    assert plots(repo) == before and downloaded(repo) == kept
