@@ -43,9 +43,9 @@ def env_rate(scenario: str, seconds: float) -> tuple[float, float]:
     return steps / elapsed, substeps * env.sim.net.total_cells() / elapsed
 
 
-def batch_rate(batch: int, seconds: float, scenario: str = "single") -> tuple[float, float]:
+def batch_rate(batch: int, seconds: float, scenario: str = "single", device: str = "numba") -> tuple[float, float]:
     """(env steps/s summed over the batch, cell-updates/s) of ``batch`` scenarios stepped at once."""
-    sim = Simulator(make_scenario(scenario), batch_size=batch, parallel=True)
+    sim = Simulator(make_scenario(scenario), batch_size=batch, parallel=True, device=device)
     sim.reset(np.random.default_rng(0))
     rng = np.random.default_rng(1)
     sim.advance(15.0)  # compile outside the clock
@@ -90,7 +90,9 @@ def streaming_ceiling(batch: int, cells: int, seconds: float) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--gpu-batch", type=int, default=4096, help="batch stepped by the torch step on a GPU")
     args = ap.parse_args()
+    import torch
     single, single_cells = env_rate("single", args.seconds)
     corridor, corridor_cells = env_rate("corridor", args.seconds)
     batch, batch_cells = batch_rate(64, args.seconds)
@@ -105,12 +107,23 @@ def main() -> None:
         ("cell-updates/s, batch of 64", batch_cells, None),
         ("cell-updates/s, streaming ceiling (same array size)", ceiling, None),
     ]
+    torch_cpu, _ = batch_rate(64, args.seconds, device="cpu")
+    rows.append(("env steps/s, batch of 64, torch step on the CPU", torch_cpu, None))
+    if torch.cuda.is_available():
+        for name in ("single", "corridor"):
+            gpu, gpu_cells = batch_rate(args.gpu_batch, args.seconds, scenario=name, device="cuda")
+            gpu_name = torch.cuda.get_device_name(0)
+            rows.append((f"env steps/s, batch of {args.gpu_batch} {name}, torch step on {gpu_name}", gpu, None))
+            rows.append((f"cell-updates/s, same (GPU {name})", gpu_cells, None))
+    else:
+        rows.append(("torch step on a GPU: no CUDA device here", float("nan"), None))
     print(f"cores: {os.cpu_count()}, numba threads: {nb.get_num_threads()}")
-    print(f"{'measure':55s} {'value':>14s} {'target':>10s}  status")
+    print(f"{'measure':70s} {'value':>14s} {'target':>10s}  status")
     for name, value, target in rows:
         status = "" if target is None else ("ok" if value >= target else "BELOW")
-        print(f"{name:55s} {value:14,.0f} {target if target else '':>10}  {status}")
-    print(f"batch simulator at {100 * batch_cells / ceiling:.1f}% of the streaming ceiling")
+        print(f"{name:70s} {value:14,.0f} {target if target else '':>10}  {status}")
+    print(f"batch simulator at {100 * batch_cells / ceiling:.1f}% of the streaming ceiling; "
+          f"{1e9 * (os.cpu_count() or 1) / batch_cells:.0f} ns per cell-substep per core")
 
 
 if __name__ == "__main__":

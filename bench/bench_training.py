@@ -3,7 +3,8 @@
     python bench/bench_training.py [--timesteps 8192]
 
 Same PPO settings (MlpPolicy 64x64, n_steps 1024 per env, batch 64, 10 epochs) on both
-envs; then the corridor env vectorised over 1, 2 and all cores (SubprocVecEnv).
+envs; then the corridor env vectorised over 1, 2 and all cores (SubprocVecEnv); then the
+batched simulator as one VecEnv (16 envs) with numba and torch limited to 1, 2 and all cores.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import time
 
 import gymnasium as gym
+import numba
 import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env
@@ -33,6 +35,22 @@ def rate(env_id: str, timesteps: int, n_envs: int = 1, subprocess: bool = False,
     return timesteps / elapsed
 
 
+def batched_rate(timesteps: int, n_envs: int, threads: int) -> float:
+    """PPO timesteps/s on the batched VecEnv with ``threads`` numba and torch threads."""
+    from arz_rl.vec_env import BatchedCorridorVecEnv
+
+    numba.set_num_threads(threads)
+    torch.set_num_threads(threads)
+    env = BatchedCorridorVecEnv(n_envs, scenario="single")
+    env.seed(0)
+    model = PPO("MlpPolicy", env, n_steps=1024 // n_envs, batch_size=64, n_epochs=10, seed=0, device="cpu",
+                verbose=0)
+    model.learn(1024)
+    t0 = time.perf_counter()
+    model.learn(timesteps, reset_num_timesteps=False)
+    return timesteps / (time.perf_counter() - t0)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--timesteps", type=int, default=8192)
@@ -48,6 +66,11 @@ def main() -> None:
     for n in sorted({1, 2, os.cpu_count() or 1}):
         r = rate(arz_rl.ENV_ID, args.timesteps * n, n_envs=n, subprocess=True, scenario="single")
         print(f"{f'PPO on SignalCorridor-v0, {n} env(s) in subprocesses':55s} {r:12,.0f}")
+    base = None
+    for n in sorted({1, 2, os.cpu_count() or 1}):
+        r = batched_rate(args.timesteps, 16, n)
+        base = base or r
+        print(f"{f'PPO, batched VecEnv of 16, {n} core(s)':55s} {r:12,.0f} {f'x{r / base:.2f}':>12s}")
 
 
 if __name__ == "__main__":

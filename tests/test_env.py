@@ -100,3 +100,58 @@ def test_webster_split_favours_the_main_road():
     g = webster_main_green(env, 90.0)
     cross = 90.0 - g - 2 * 5.0
     assert g > cross >= env.scenario.min_green
+
+
+def test_batched_vec_env_matches_single_envs():
+    from arz_rl.vec_env import BatchedCorridorVecEnv
+
+    kwargs = {"scenario": "corridor", "episode_length": 60.0}
+    vec = BatchedCorridorVecEnv(3, **kwargs)
+    vec.seed(7)
+    obs = vec.reset()
+    singles = []
+    for b in range(3):  # the same initial state and demand as env b of the batch
+        env = SignalCorridorEnv(**kwargs)
+        env.reset(seed=0)
+        for name in ("U", "queue", "sig", "demand_rates", "t", "acc", "jq"):
+            getattr(env.sim, name)[0] = getattr(vec.sim, name)[b]
+        singles.append(env)
+    np.testing.assert_allclose(obs, np.stack([e._observation() for e in singles]), atol=1e-6)
+    actions = np.random.default_rng(1).integers(0, 2, size=(4, 3, 3))
+    for k in range(4):
+        obs, rewards, dones, infos = vec.step(actions[k])
+        for b, env in enumerate(singles):
+            o, r, _, truncated, _ = env.step(actions[k, b])
+            assert rewards[b] == pytest.approx(r, rel=1e-9, abs=1e-12)
+            assert dones[b] == truncated
+            final = infos[b]["terminal_observation"] if dones[b] else obs[b]
+            np.testing.assert_allclose(final, o, atol=1e-6)
+    assert dones.all() and infos[0]["TimeLimit.truncated"] and "episode" in infos[0]
+
+
+def test_ppo_trains_on_the_batched_vec_env():
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import VecMonitor
+
+    from arz_rl.vec_env import BatchedCorridorVecEnv
+
+    vec = VecMonitor(BatchedCorridorVecEnv(4, scenario="single", episode_length=150.0))
+    model = PPO("MlpPolicy", vec, n_steps=32, batch_size=64, n_epochs=1, seed=0, device="cpu")
+    before = [p.detach().clone() for p in model.policy.parameters()]
+    model.learn(256)
+    assert model.num_timesteps >= 256
+    assert any((p.detach() != q).any() for p, q in zip(model.policy.parameters(), before, strict=True))
+
+
+def test_simulator_device_choice_says_what_it_picked():
+    import torch
+
+    from arz_rl.vec_env import pick_simulator_device
+
+    picked, why = pick_simulator_device(4, "cpu", scenario="single")
+    assert picked == "numba" and why["why"] == "device=cpu"
+    picked, why = pick_simulator_device(4, "auto", steps=1, scenario="single")
+    if torch.cuda.is_available():
+        assert picked in ("numba", "cuda") and set(why["env_steps_per_s"]) == {"numba", "cuda"}
+    else:
+        assert picked == "numba" and why["why"] == "no CUDA device"

@@ -61,3 +61,17 @@ def test_cli_rejects_bad_values(capsys):
     with pytest.raises(SystemExit):
         main(["--mode", "quick", "--algorithms", "a2c", "--out", "/tmp/never"])
     assert "algorithms" in capsys.readouterr().err
+
+
+def test_ppo_with_several_envs_trains_on_the_batched_simulator(tmp_path):
+    cfg = {**TINY, "seeds": 1, "algorithms": "ppo", "n_envs": 4, "timesteps": {"ppo": 512, "dqn": 300},
+           "episode_length": 60.0}
+    messages = []
+    run(build_config("quick", cfg), tmp_path, log=messages.append)
+    rec = json.loads((tmp_path / "training_metrics.json").read_text())["runs"]["ppo"]["0"]
+    assert rec["n_envs"] == 4 and rec["simulator"]["picked"] in ("numba", "cuda")
+    assert rec["timesteps"] >= 512 and rec["gradient_updates"] > 0
+    curve = rec["learning_curve"]
+    assert len(curve["episode_return"]) >= 512 // 4 // 4  # 4 envs x 4-decision episodes
+    assert all(np.isfinite(curve["episode_return"])) and len(set(curve["episode_return"])) > 1
+    assert any("simulated on numba" in m or "simulated on cuda" in m for m in messages)

@@ -7,6 +7,7 @@ from arz_rl.sim import ModelParams, Simulator, make_scenario
 from arz_rl.sim.network import build_network
 from arz_rl.sim.numerics import hll_flux, pressure
 from arz_rl.sim.riemann import OneClassARZ
+from arz_rl.sim.simulator import ACC_SUBSTEPS
 from arz_rl.validate import CASES, mass_balance, riemann_study
 
 RESOLUTIONS = (100, 200, 400)
@@ -170,3 +171,61 @@ def test_red_light_blocks_and_min_green_is_respected():
 def test_bad_geometry_is_refused():
     with pytest.raises(ValueError, match="main_link_length"):
         build_network(make_scenario("corridor", main_link_length=425.0))
+
+
+@pytest.mark.parametrize("scenario", ["single", "corridor"])
+def test_fused_first_order_kernel_equals_the_general_one(scenario):
+    sc = make_scenario(scenario)
+    fast = Simulator(sc, batch_size=4, parallel=True)
+    ref = Simulator(sc, batch_size=4, parallel=False, reference=True)
+    fast.reset(np.random.default_rng(3))
+    ref.reset(np.random.default_rng(3))
+    ref.set_plan(60.0, 25.0)
+    fast.set_plan(60.0, 25.0)
+    phases = np.random.default_rng(4).integers(0, 2, size=(120, 4, sc.n_junctions))
+    for k in range(120):
+        if k == 40:  # hand control back to the requests half-way
+            ref.set_plan(0.0, 0.0)
+            fast.set_plan(0.0, 0.0)
+        ref.request[:] = phases[k]
+        fast.request[:] = phases[k]
+        ref.advance(15.0)
+        fast.advance(15.0)
+    assert fast.acc[:, ACC_SUBSTEPS].min() > 100 and (fast.queue > 0).any()
+    inner = fast.valid  # ghost cells are scratch space of the general kernel only
+    np.testing.assert_allclose(fast.U.transpose(0, 2, 1, 3)[:, :, inner], ref.U.transpose(0, 2, 1, 3)[:, :, inner],
+                               rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(fast.queue, ref.queue, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(fast.acc, ref.acc, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(fast.jq, ref.jq, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(fast.sig, ref.sig, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("scenario", ["single", "corridor"])
+def test_torch_step_equals_the_numba_kernel(scenario):
+    sc = make_scenario(scenario)
+    cpu = Simulator(sc, batch_size=4, parallel=False)
+    tor = Simulator(sc, batch_size=4, device="cpu")  # the GPU code path, on torch's CPU
+    for sim in (cpu, tor):
+        sim.reset(np.random.default_rng(3))
+        sim.set_plan(60.0, 25.0)
+    tor.t[2] = 7.5  # scenarios at different times: the batch finishes at different substeps
+    cpu.t[2] = 7.5
+    phases = np.random.default_rng(4).integers(0, 2, size=(60, 4, sc.n_junctions))
+    for k in range(60):
+        for sim in (cpu, tor):
+            if k == 20:
+                sim.set_plan(0.0, 0.0)
+            sim.request[:] = phases[k]
+            sim.advance(15.0)
+    inner = cpu.valid
+    np.testing.assert_allclose(tor.U.transpose(0, 2, 1, 3)[:, :, inner], cpu.U.transpose(0, 2, 1, 3)[:, :, inner],
+                               rtol=1e-9, atol=1e-12)
+    for name in ("queue", "acc", "jq", "sig", "t"):
+        np.testing.assert_allclose(getattr(tor, name), getattr(cpu, name), rtol=1e-9, atol=1e-9, err_msg=name)
+    assert cpu.acc[:, ACC_SUBSTEPS].min() > 50
+
+
+def test_torch_step_is_first_order_only():
+    with pytest.raises(ValueError, match="order=1"):
+        Simulator(make_scenario("single"), order=2, device="cpu")

@@ -44,6 +44,12 @@ class AgentController:
         return action
 
 
+def _describe(simulator: dict[str, Any]) -> str:
+    rates = simulator.get("env_steps_per_s")
+    timed = f", env steps/s {rates}" if rates else ""
+    return f"{simulator['picked']} ({simulator['why']}{timed})"
+
+
 def resolve_device(requested: str) -> tuple[str, dict[str, Any]]:
     """torch device for ``requested`` (auto | cpu | gpu) and a description of it."""
     import torch
@@ -103,7 +109,8 @@ def run(cfg: RunConfig, out: Path, log=print) -> dict[str, Any]:
             t0 = time.perf_counter()
             record = train_agent(cfg, algo, seed, out, device)
             log(f"[arz_rl] trained {algo} seed={seed}: {record['timesteps']} steps, "
-                f"{record['gradient_updates']} gradient updates, {time.perf_counter() - t0:.1f} s")
+                f"{record['gradient_updates']} gradient updates, {time.perf_counter() - t0:.1f} s; "
+                f"{record['n_envs']} env(s) simulated on {_describe(record['simulator'])}")
             training["runs"].setdefault(algo, {})[str(seed)] = record
             controllers.append(AgentController(algo, load_policy(out, record, device)))
         controllers.extend(baseline_controllers(cfg.fixed_cycles, seed))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -38,14 +39,17 @@ class FlatPhases(gym.ActionWrapper):
         return phases_from_flat(action, self.n_junctions)
 
 
+def env_kwargs(cfg: RunConfig) -> dict[str, Any]:
+    """:class:`SignalCorridorEnv` arguments of ``cfg``."""
+    return {"scenario": cfg.scenario, "n_junctions": cfg.n_junctions, "decision_interval": cfg.decision_interval,
+            "episode_length": cfg.episode_length, "reward": cfg.reward, "order": cfg.order}
+
+
 def make_env(cfg: RunConfig, algo: str, monitor_file: Path | None = None) -> gym.Env:
     """The training/evaluation env of ``cfg`` (flattened actions for DQN on a corridor)."""
     from stable_baselines3.common.monitor import Monitor
 
-    env: gym.Env = SignalCorridorEnv(
-        scenario=cfg.scenario, n_junctions=cfg.n_junctions, decision_interval=cfg.decision_interval,
-        episode_length=cfg.episode_length, reward=cfg.reward, order=cfg.order,
-    )
+    env: gym.Env = SignalCorridorEnv(**env_kwargs(cfg))
     if algo == "dqn" and isinstance(env.action_space, spaces.MultiDiscrete):
         env = FlatPhases(env)
     if monitor_file is not None:
@@ -107,8 +111,23 @@ def train_agent(cfg: RunConfig, algo: str, seed: int, out: Path, device: str) ->
 
     tag = f"{algo}_seed{seed}"
     n_envs = cfg.n_envs if algo == "ppo" else 1
-    monitors = [out / "monitor" / f"{tag}_{i}.monitor.csv" for i in range(n_envs)]
-    vec = DummyVecEnv([lambda m=m: make_env(cfg, algo, m) for m in monitors])
+    simulator: dict[str, Any] = {"picked": "numba", "why": "one env"}
+    if n_envs > 1:  # one batched simulator for all envs: numba threads or the GPU
+        from stable_baselines3.common.vec_env import VecMonitor
+
+        from .vec_env import BatchedCorridorVecEnv, pick_simulator_device
+
+        kwargs = env_kwargs(cfg)
+        sim_device, simulator = pick_simulator_device(n_envs, cfg.device, **kwargs)
+        # VecMonitor always starts a new file: a resumed run writes the next one
+        monitor_dir = out / "monitor"
+        monitor_dir.mkdir(parents=True, exist_ok=True)
+        monitor = next(p for k in range(10_000) if not (p := monitor_dir / f"{tag}_batch{k}.monitor.csv").exists())
+        vec = VecMonitor(BatchedCorridorVecEnv(n_envs, device=sim_device, **kwargs), filename=str(monitor))
+        # the evaluation env stays a plain single env (same observations and rewards)
+        warnings.filterwarnings("ignore", message="Training and eval env are not of the same type")
+    else:
+        vec = DummyVecEnv([lambda: make_env(cfg, algo, out / "monitor" / f"{tag}_0.monitor.csv")])
     vec.seed(seed)
     eval_env = DummyVecEnv([lambda: make_env(cfg, algo)])
     eval_env.seed(seed + 1_000_000)
@@ -146,13 +165,13 @@ def train_agent(cfg: RunConfig, algo: str, seed: int, out: Path, device: str) ->
     eval_env.close()
     hp = hyperparameters(cfg, algo)
     return {
-        "algorithm": algo, "seed": seed, "device": str(model.device),
+        "algorithm": algo, "seed": seed, "device": str(model.device), "n_envs": n_envs, "simulator": simulator,
         "timesteps": int(model.num_timesteps), "gradient_updates": int(getattr(model, "_n_updates", 0)),
         "resumed_from": int(resumed[1]) if resumed else None, "train_wall_time_s": wall,
         "timesteps_per_s": (total - (resumed[1] if resumed else 0)) / wall if wall > 0 else None,
         "hyperparameters": hp, "model": str(final_path.relative_to(out)),
         "best_model": str((best_dir / "best_model.zip").relative_to(out)),
-        "learning_curve": learning_curve(monitors),
+        "learning_curve": learning_curve(sorted((out / "monitor").glob(f"{tag}_*.monitor.csv"))),
     }
 
 

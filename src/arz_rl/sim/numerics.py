@@ -216,7 +216,10 @@ def supply(i: int, u: np.ndarray, w_in: float, cp: np.ndarray, rho_jam: float) -
     p_star = w_in - v_down
     if p_star <= 0.0:
         return cap
-    e_star = rho_jam * (p_star / cp[i, 0]) ** (1.0 / cp[i, 1])
+    ratio = p_star / cp[i, 0]
+    g = cp[i, 1]
+    # P^-1 without a general pow for the default exponents
+    e_star = rho_jam * (ratio if g == 1.0 else math.sqrt(ratio) if g == 2.0 else ratio ** (1.0 / g))
     if e_star <= ec:
         return cap
     return class_flux_on_curve(i, e_star, b, w_in, cp, rho_jam)

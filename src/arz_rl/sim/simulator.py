@@ -17,11 +17,13 @@ then ``all_red`` (nothing moves); a switch is only allowed after
 
 from __future__ import annotations
 
+import math
+
 import numba as nb
 import numpy as np
 
 from .network import EXIT, SINK, STOP_LINE, Network, Scenario, build_network, sample_demand
-from .numerics import JIT, RHO_EPS, demand, hll_flux, max_wave_speed, relax_cell, supply, velocity
+from .numerics import JIT, RHO_EPS, demand, hll_flux, max_wave_speed, pressure, relax_cell, supply, velocity
 from .params import ModelParams
 from .road import GHOST, reconstruct_faces
 
@@ -34,16 +36,19 @@ T_EPS = 1e-9
 
 
 @nb.njit(**JIT)
-def _rate(dem: np.ndarray, knots: np.ndarray, t: float) -> float:
-    """Piecewise-linear arrival rate (veh/s) at time t from knot values ``dem`` (K,)."""
+def _rates_at(dem_b: np.ndarray, knots: np.ndarray, t: float, out: np.ndarray) -> None:
+    """Arrival rates ``out`` (E, 2) (veh/s) of every entry and class at time t."""
     k = knots.shape[0]
     if t <= knots[0]:
-        return dem[0]
-    if t >= knots[k - 1]:
-        return dem[k - 1]
-    j = np.searchsorted(knots, t) - 1
-    a = (t - knots[j]) / (knots[j + 1] - knots[j])
-    return (1.0 - a) * dem[j] + a * dem[j + 1]
+        j, a = 0, 0.0
+    elif t >= knots[k - 1]:
+        j, a = k - 2, 1.0
+    else:
+        j = np.searchsorted(knots, t) - 1
+        a = (t - knots[j]) / (knots[j + 1] - knots[j])
+    for e in range(dem_b.shape[0]):
+        for i in range(2):
+            out[e, i] = (1.0 - a) * dem_b[e, i, j] + a * dem_b[e, i, j + 1]
 
 
 @nb.njit(**JIT)
@@ -67,23 +72,17 @@ def _pce_supply(u_down, dmd, w_in, dp, cp, rho_jam):
 
 
 @nb.njit(**JIT)
-def _stage(u, out, queue, dem_b, knots, t, dt, seg_int, seg_frac, junc_times, sig_b, entry_seg,
-           order, dx, cp, rho_jam, left, right, fin, fout, entry_flux, exit_flux, f):
-    """One forward-Euler stage ``out = u + dt L(u)`` of a whole network; boundary flows
-    (veh/s) of the stage go to ``entry_flux`` (E, 2) and ``exit_flux`` (2,)."""
+def _boundary_fluxes(u, queue, rates, dt, seg_int, seg_frac, junc_times, sig_b, entry_seg, cp, rho_jam,
+                     fin, fout, entry_flux, exit_flux, dmd, wup, w_free):
+    """Flows (veh/s) through every segment end over a step ``dt`` from ``t``: ``fout[s]`` leaves
+    segment s at its downstream end (stop line or exit), ``fin[s]`` enters at its upstream end
+    (from a junction or an entry queue); ``entry_flux`` (E, 2) and ``exit_flux`` (2,) are the
+    network's boundary flows; ``rates`` (E, 2) the arrival rates now, ``w_free`` (2,) v_max per
+    class (drivers enter in equilibrium).  Reads only interior cells of ``u`` (S, 4, C)."""
     n_seg = seg_int.shape[0]
     fin[:, :] = 0.0
     fout[:, :] = 0.0
     exit_flux[:] = 0.0
-    for s in range(n_seg):
-        n = seg_int[s, 0]
-        for q in range(4):
-            for g in range(GHOST):
-                u[s, q, g] = u[s, q, GHOST]
-                u[s, q, n + GHOST + g] = u[s, q, n + GHOST - 1]
-        reconstruct_faces(u[s], n, order, left[s], right[s], cp, rho_jam)
-    dmd = np.empty(2)
-    wup = np.empty(2)
     for s in range(n_seg):
         n = seg_int[s, 0]
         last = GHOST + n - 1
@@ -123,12 +122,11 @@ def _stage(u, out, queue, dem_b, knots, t, dt, seg_int, seg_frac, junc_times, si
                 elif dest == SINK:
                     for i in range(2):
                         exit_flux[i] += share * fout[s, 2 * i]
-    w_free = cp[:, 0].copy()  # drivers enter in equilibrium: w = v_max
     for e in range(entry_seg.shape[0]):
         s = entry_seg[e]
         dp = 0.0
         for i in range(2):
-            dmd[i] = queue[e, i] / dt + _rate(dem_b[e, i], knots, t)
+            dmd[i] = queue[e, i] / dt + rates[e, i]
             dp += cp[i, 3] * dmd[i]
         theta = 0.0
         if dp > 0.0:
@@ -138,6 +136,25 @@ def _stage(u, out, queue, dem_b, knots, t, dt, seg_int, seg_frac, junc_times, si
             entry_flux[e, i] = qi
             fin[s, 2 * i] = qi
             fin[s, 2 * i + 1] = qi * cp[i, 0]
+
+
+@nb.njit(**JIT)
+def _stage(u, out, queue, dem_b, knots, t, dt, seg_int, seg_frac, junc_times, sig_b, entry_seg,
+           order, dx, cp, rho_jam, left, right, fin, fout, entry_flux, exit_flux, f):
+    """One forward-Euler stage ``out = u + dt L(u)`` of a whole network; boundary flows
+    (veh/s) of the stage go to ``entry_flux`` (E, 2) and ``exit_flux`` (2,)."""
+    n_seg = seg_int.shape[0]
+    for s in range(n_seg):
+        n = seg_int[s, 0]
+        for q in range(4):
+            for g in range(GHOST):
+                u[s, q, g] = u[s, q, GHOST]
+                u[s, q, n + GHOST + g] = u[s, q, n + GHOST - 1]
+        reconstruct_faces(u[s], n, order, left[s], right[s], cp, rho_jam)
+    rates = np.empty((entry_seg.shape[0], 2))
+    _rates_at(dem_b, knots, t, rates)
+    _boundary_fluxes(u, queue, rates, dt, seg_int, seg_frac, junc_times, sig_b, entry_seg, cp, rho_jam,
+                     fin, fout, entry_flux, exit_flux, np.empty(2), np.empty(2), cp[:, 0].copy())
     lam = dt / dx
     prev = np.empty(4)
     for s in range(n_seg):
@@ -157,10 +174,69 @@ def _stage(u, out, queue, dem_b, knots, t, dt, seg_int, seg_frac, junc_times, si
 
 
 @nb.njit(**JIT)
-def _advance_one(b, U, queue, sig, request, plan, t, t_end, demand_rates, knots, seg_int, seg_frac,
+def _signal_step(b, sig, request, plan, tb, dt, junc_times, acc):
+    """Start the transitions requested at time ``tb`` and return the step (s, at most ``dt``)
+    that ends at the next signal event (end of yellow, of all-red, of min green, plan switch)."""
+    for j in range(sig.shape[1]):
+        yellow, all_red, min_green = junc_times[j, 0], junc_times[j, 1], junc_times[j, 2]
+        cycle = plan[b, j, 0]
+        if cycle > 0.0:
+            boundary = plan[b, j, 1] + yellow + all_red
+            tau = (tb - plan[b, j, 2]) % cycle
+            desired = 0 if tau < boundary - T_EPS else 1
+            if desired == 0:
+                dt = min(dt, boundary - tau)
+            else:
+                dt = min(dt, cycle - tau)
+        else:
+            desired = request[b, j]
+        trans = sig[b, j, SIG_TRANS]
+        if trans <= 0.0 and desired != int(sig[b, j, SIG_PHASE]):
+            if sig[b, j, SIG_TIME] >= min_green - T_EPS:
+                sig[b, j, SIG_TRANS] = yellow + all_red
+                sig[b, j, SIG_TARGET] = desired
+                acc[b, ACC_SWITCHES] += 1.0
+                trans = yellow + all_red
+            else:
+                dt = min(dt, min_green - sig[b, j, SIG_TIME])
+        if trans > 0.0:
+            dt = min(dt, trans - all_red if trans > all_red + T_EPS else trans)
+    return dt
+
+
+@nb.njit(**JIT)
+def _count_boundary_flows(b, queue, acc, rates, dt, entry_flux, exit_flux):
+    """Arrivals, entries and exits over [tb, tb + dt]; entry queues and the time spent in them."""
+    for e in range(queue.shape[1]):
+        for i in range(2):
+            arrived = rates[e, i] * dt
+            acc[b, ACC_ARRIVED + i] += arrived
+            acc[b, ACC_ENTERED + i] += entry_flux[e, i] * dt
+            queue[b, e, i] = max(0.0, queue[b, e, i] + arrived - entry_flux[e, i] * dt)
+            acc[b, ACC_TTS + i] += queue[b, e, i] * dt
+            acc[b, ACC_DELAY + i] += queue[b, e, i] * dt
+    for i in range(2):
+        acc[b, ACC_EXITED + i] += exit_flux[i] * dt
+
+
+@nb.njit(**JIT)
+def _tick_signals(b, sig, dt):
+    """Advance every signal's clocks by ``dt`` (s), ending transitions that are over."""
+    for j in range(sig.shape[1]):
+        if sig[b, j, SIG_TRANS] > 0.0:
+            sig[b, j, SIG_TRANS] -= dt
+            if sig[b, j, SIG_TRANS] <= T_EPS:
+                sig[b, j, SIG_TRANS] = 0.0
+                sig[b, j, SIG_PHASE] = sig[b, j, SIG_TARGET]
+                sig[b, j, SIG_TIME] = 0.0
+        else:
+            sig[b, j, SIG_TIME] += dt
+
+
+@nb.njit(**JIT)
+def _advance_general(b, U, queue, sig, request, plan, t, t_end, demand_rates, knots, seg_int, seg_frac,
                  junc, junc_times, entry_seg, order, cfl, dx, cp, rho_jam, acc, jq):
     n_seg = seg_int.shape[0]
-    n_j = junc.shape[0]
     n_e = entry_seg.shape[0]
     u = U[b]
     out1 = u.copy()
@@ -174,34 +250,11 @@ def _advance_one(b, U, queue, sig, request, plan, t, t_end, demand_rates, knots,
     ex1 = np.zeros(2)
     ex2 = np.zeros(2)
     f = np.empty(4)
+    stopped = np.zeros(n_seg)
     dem_b = demand_rates[b]
     while t[b] < t_end - T_EPS:
         tb = t[b]
-        dt = t_end - tb
-        for j in range(n_j):
-            yellow, all_red, min_green = junc_times[j, 0], junc_times[j, 1], junc_times[j, 2]
-            cycle = plan[b, j, 0]
-            if cycle > 0.0:
-                boundary = plan[b, j, 1] + yellow + all_red
-                tau = (tb - plan[b, j, 2]) % cycle
-                desired = 0 if tau < boundary - T_EPS else 1
-                if desired == 0:
-                    dt = min(dt, boundary - tau)
-                else:
-                    dt = min(dt, cycle - tau)
-            else:
-                desired = request[b, j]
-            trans = sig[b, j, SIG_TRANS]
-            if trans <= 0.0 and desired != int(sig[b, j, SIG_PHASE]):
-                if sig[b, j, SIG_TIME] >= min_green - T_EPS:
-                    sig[b, j, SIG_TRANS] = yellow + all_red
-                    sig[b, j, SIG_TARGET] = desired
-                    acc[b, ACC_SWITCHES] += 1.0
-                    trans = yellow + all_red
-                else:
-                    dt = min(dt, min_green - sig[b, j, SIG_TIME])
-            if trans > 0.0:
-                dt = min(dt, trans - all_red if trans > all_red + T_EPS else trans)
+        dt = _signal_step(b, sig, request, plan, tb, t_end - tb, junc_times, acc)
         smax = 1e-6
         for s in range(n_seg):
             for k in range(GHOST, GHOST + seg_int[s, 0]):
@@ -245,16 +298,9 @@ def _advance_one(b, U, queue, sig, request, plan, t, t_end, demand_rates, knots,
                             u[s, 2 * i + 1, k] = 0.0
                 relax_cell(u[s, :, k], relax_dt, cp, rho_jam)
         # bookkeeping over [tb, tb + dt]
-        for e in range(n_e):
-            for i in range(2):
-                arrived = _rate(dem_b[e, i], knots, tb) * dt
-                acc[b, ACC_ARRIVED + i] += arrived
-                acc[b, ACC_ENTERED + i] += ef2[e, i] * dt
-                queue[b, e, i] = max(0.0, queue[b, e, i] + arrived - ef2[e, i] * dt)
-                acc[b, ACC_TTS + i] += queue[b, e, i] * dt
-                acc[b, ACC_DELAY + i] += queue[b, e, i] * dt
-        for i in range(2):
-            acc[b, ACC_EXITED + i] += ex2[i] * dt
+        rates = np.empty((n_e, 2))
+        _rates_at(dem_b, knots, tb, rates)
+        _count_boundary_flows(b, queue, acc, rates, dt, ef2, ex2)
         for s in range(n_seg):
             for k in range(GHOST, GHOST + seg_int[s, 0]):
                 e_loc = cp[0, 3] * u[s, 0, k] + cp[1, 3] * u[s, 2, k]
@@ -266,34 +312,225 @@ def _advance_one(b, U, queue, sig, request, plan, t, t_end, demand_rates, knots,
                     acc[b, ACC_TTS + i] += rho * dx * dt
                     acc[b, ACC_DELAY + i] += rho * dx * (1.0 - v / cp[i, 0]) * dt
                     acc[b, ACC_DIST + i] += rho * v * dx * dt
-        for j in range(n_j):
-            qn = 0.0
-            for a in range(2):
-                s = junc[j, a]
-                for k in range(GHOST, GHOST + seg_int[s, 0]):
-                    e_loc = cp[0, 3] * u[s, 0, k] + cp[1, 3] * u[s, 2, k]
-                    for i in range(2):
-                        rho = u[s, 2 * i, k]
+        for s in range(n_seg):
+            stop_s = 0.0
+            for k in range(GHOST, GHOST + seg_int[s, 0]):
+                e_loc = cp[0, 3] * u[s, 0, k] + cp[1, 3] * u[s, 2, k]
+                for i in range(2):
+                    rho = u[s, 2 * i, k]
+                    if rho > RHO_EPS:
+                        # stopped-vehicle equivalents: a vehicle at speed v counts 1 - v/v_max
+                        v = velocity(i, rho, u[s, 2 * i + 1, k], e_loc, cp, rho_jam)
+                        stop_s += rho * dx * (1.0 - v / cp[i, 0])
+            stopped[s] = stop_s
+        _end_substep(b, sig, queue, acc, jq, t, junc, seg_int, stopped, tb, dt)
+
+
+@nb.njit(**JIT)
+def _end_substep(b, sig, queue, acc, jq, t, junc, seg_int, stopped, tb, dt):
+    """Queues at the junctions (stopped-vehicle equivalents on both approaches, ``stopped`` (S,),
+    plus their entry queues), signal clocks, substep count and time after a substep ``dt``."""
+    for j in range(junc.shape[0]):
+        qn = 0.0
+        for a in range(2):
+            s = junc[j, a]
+            qn += stopped[s]
+            ent = seg_int[s, 1]
+            if ent >= 0:
+                qn += queue[b, ent, 0] + queue[b, ent, 1]
+        jq[b, j, JQ_NOW] = qn
+        jq[b, j, JQ_INTEGRAL] += qn * dt
+        jq[b, j, JQ_MAX] = max(jq[b, j, JQ_MAX], qn)
+    _tick_signals(b, sig, dt)
+    acc[b, ACC_SUBSTEPS] += 1.0
+    t[b] = tb + dt
+
+
+@nb.njit(**JIT)
+def _speed(rho, y, p, vmax):
+    """v = y/rho - P clamped to [0, v_max] (:func:`numerics.velocity` with P known)."""
+    if rho <= RHO_EPS:
+        return max(0.0, vmax - p)
+    v = y / rho - p
+    if v < 0.0:
+        return 0.0
+    return vmax if v > vmax else v
+
+
+@nb.njit(**JIT)
+def _primitives(u, s, c, cp, rho_jam, prim):
+    """Speeds and pressures ``prim[s, :, c] = (v_m, v_c, P_m, P_c)`` of one cell."""
+    e = cp[0, 3] * u[s, 0, c] + cp[1, 3] * u[s, 2, c]
+    for i in range(2):
+        p = pressure(i, e, cp, rho_jam)
+        prim[s, 2 + i, c] = p
+        prim[s, i, c] = _speed(u[s, 2 * i, c], u[s, 2 * i + 1, c], p, cp[i, 0])
+
+
+@nb.njit(**JIT)
+def _hll_class(rl, yl, rr, yr, vl, vr, sl, sr):
+    """HLL flux (rho v, y v) of one class between two cells, given the wave-speed bounds."""
+    if rl <= RHO_EPS and rr <= RHO_EPS:
+        return 0.0, 0.0
+    if rl <= RHO_EPS:
+        vl = 0.0
+    if rr <= RHO_EPS:
+        vr = 0.0
+    if sl >= 0.0:
+        return rl * vl, yl * vl
+    if sr <= 0.0:
+        return rr * vr, yr * vr
+    inv = 1.0 / (sr - sl)
+    return ((sr * rl * vl - sl * rr * vr + sl * sr * (rr - rl)) * inv,
+            (sr * yl * vl - sl * yr * vr + sl * sr * (yr - yl)) * inv)
+
+
+@nb.njit(**JIT)
+def _hll_cached(u, prim, s, c, g0, g1):
+    """:func:`numerics.hll_flux` between cells c and c+1 of segment s from cached speeds and
+    pressures (``g0``, ``g1``: the classes' pressure exponents); returns the four fluxes."""
+    rml, yml, rcl, ycl = u[s, 0, c], u[s, 1, c], u[s, 2, c], u[s, 3, c]
+    rmr, ymr, rcr, ycr = u[s, 0, c + 1], u[s, 1, c + 1], u[s, 2, c + 1], u[s, 3, c + 1]
+    vml, vcl, vmr, vcr = prim[s, 0, c], prim[s, 1, c], prim[s, 0, c + 1], prim[s, 1, c + 1]
+    sl = math.inf
+    sr = -math.inf
+    if rml > RHO_EPS:
+        sl = min(sl, vml - g0 * prim[s, 2, c])
+        sr = max(sr, yml / rml if rmr <= RHO_EPS else vml)  # rarefaction into vacuum moves at w_L
+    if rmr > RHO_EPS:
+        sl = min(sl, vmr - g0 * prim[s, 2, c + 1])
+        sr = max(sr, vmr)
+    if rcl > RHO_EPS:
+        sl = min(sl, vcl - g1 * prim[s, 3, c])
+        sr = max(sr, ycl / rcl if rcr <= RHO_EPS else vcl)
+    if rcr > RHO_EPS:
+        sl = min(sl, vcr - g1 * prim[s, 3, c + 1])
+        sr = max(sr, vcr)
+    if sl == math.inf:  # vacuum on both sides
+        return 0.0, 0.0, 0.0, 0.0
+    f0, f1 = _hll_class(rml, yml, rmr, ymr, vml, vmr, sl, sr)
+    f2, f3 = _hll_class(rcl, ycl, rcr, ycr, vcl, vcr, sl, sr)
+    return f0, f1, f2, f3
+
+
+@nb.njit(**JIT)
+def _advance_first_order(b, U, queue, sig, request, plan, t, t_end, demand_rates, knots, seg_int, seg_frac,
+                         junc, junc_times, entry_seg, cfl, dx, cp, rho_jam, acc, jq):
+    """First-order scheme of :func:`_advance_general` in one fused pass per substep.
+
+    Speeds and pressures are computed once per cell and substep (after the relaxation, which
+    leaves densities and so pressures unchanged) and reused by the next substep's CFL bound,
+    fluxes and accounting; cells are updated in place while streaming along each segment
+    (interface k+1/2 only needs the old states of cells k and k+1); the relaxation factor
+    exp(-dt/tau) is one per class and substep.  Same numerics, equal to round-off.
+    """
+    n_seg = seg_int.shape[0]
+    n_e = entry_seg.shape[0]
+    u = U[b]
+    prim = np.empty_like(u)
+    fin = np.zeros((n_seg, 4))
+    fout = np.zeros((n_seg, 4))
+    ef = np.zeros((n_e, 2))
+    ex = np.zeros(2)
+    dmd = np.empty(2)
+    wup = np.empty(2)
+    g0, g1 = cp[0, 1], cp[1, 1]
+    stopped = np.zeros(n_seg)
+    fac = np.ones(2)
+    rates = np.empty((n_e, 2))
+    w_free = cp[:, 0].copy()
+    dem_b = demand_rates[b]
+    for s in range(n_seg):
+        for c in range(GHOST, GHOST + seg_int[s, 0]):
+            _primitives(u, s, c, cp, rho_jam, prim)
+    while t[b] < t_end - T_EPS:
+        tb = t[b]
+        dt = _signal_step(b, sig, request, plan, tb, t_end - tb, junc_times, acc)
+        smax = 1e-6
+        for s in range(n_seg):
+            for c in range(GHOST, GHOST + seg_int[s, 0]):
+                for i in range(2):
+                    v = prim[s, i, c]
+                    smax = max(smax, v, abs(v - cp[i, 1] * prim[s, 2 + i, c]))
+        dt = max(min(dt, cfl * dx / smax), T_EPS)
+        _rates_at(dem_b, knots, tb, rates)
+        _boundary_fluxes(u, queue[b], rates, dt, seg_int, seg_frac, junc_times, sig[b], entry_seg, cp, rho_jam,
+                         fin, fout, ef, ex, dmd, wup, w_free)
+        lam = dt / dx
+        for i in range(2):
+            fac[i] = 1.0 if math.isinf(cp[i, 2]) else math.exp(-dt / cp[i, 2])
+        tts_m = tts_c = delay_m = delay_c = dist_m = dist_c = clamped = 0.0
+        for s in range(n_seg):
+            n = seg_int[s, 0]
+            p0, p1, p2, p3 = fin[s, 0], fin[s, 1], fin[s, 2], fin[s, 3]
+            stop_s = 0.0
+            for k in range(n):
+                c = GHOST + k
+                if k == n - 1:
+                    f0, f1, f2, f3 = fout[s, 0], fout[s, 1], fout[s, 2], fout[s, 3]
+                else:
+                    f0, f1, f2, f3 = _hll_cached(u, prim, s, c, g0, g1)
+                u[s, 0, c] -= lam * (f0 - p0)
+                u[s, 1, c] -= lam * (f1 - p1)
+                u[s, 2, c] -= lam * (f2 - p2)
+                u[s, 3, c] -= lam * (f3 - p3)
+                p0, p1, p2, p3 = f0, f1, f2, f3
+                for i in range(2):
+                    if u[s, 2 * i, c] < RHO_EPS:
+                        if u[s, 2 * i, c] < 0.0:
+                            clamped -= u[s, 2 * i, c] * dx
+                            u[s, 2 * i, c] = 0.0
+                        if u[s, 2 * i, c] == 0.0:
+                            u[s, 2 * i + 1, c] = 0.0
+                e = cp[0, 3] * u[s, 0, c] + cp[1, 3] * u[s, 2, c]
+                for i in range(2):
+                    vmax = cp[i, 0]
+                    rho = u[s, 2 * i, c]
+                    p = pressure(i, e, cp, rho_jam)
+                    prim[s, 2 + i, c] = p
+                    if rho > RHO_EPS:  # exact relaxation towards V_e = v_max - P at frozen density
+                        v = _speed(rho, u[s, 2 * i + 1, c], p, vmax)
+                        ve = max(0.0, vmax - p)
+                        if fac[i] != 1.0:
+                            v = ve + (v - ve) * fac[i]  # a convex combination: stays in [0, v_max]
+                        u[s, 2 * i + 1, c] = rho * (v + p)
+                    else:
+                        v = max(0.0, vmax - p)
+                    prim[s, i, c] = v
+                    if rho > 0.0:
+                        lag = rho * dx * (1.0 - v / vmax)  # stopped-vehicle equivalents
+                        if i == 0:
+                            tts_m += rho * dx * dt
+                            delay_m += lag * dt
+                            dist_m += rho * v * dx * dt
+                        else:
+                            tts_c += rho * dx * dt
+                            delay_c += lag * dt
+                            dist_c += rho * v * dx * dt
                         if rho > RHO_EPS:
-                            # stopped-vehicle equivalents: a vehicle at speed v counts 1 - v/v_max
-                            v = velocity(i, rho, u[s, 2 * i + 1, k], e_loc, cp, rho_jam)
-                            qn += rho * dx * (1.0 - v / cp[i, 0])
-                ent = seg_int[s, 1]
-                if ent >= 0:
-                    qn += queue[b, ent, 0] + queue[b, ent, 1]
-            jq[b, j, JQ_NOW] = qn
-            jq[b, j, JQ_INTEGRAL] += qn * dt
-            jq[b, j, JQ_MAX] = max(jq[b, j, JQ_MAX], qn)
-            if sig[b, j, SIG_TRANS] > 0.0:
-                sig[b, j, SIG_TRANS] -= dt
-                if sig[b, j, SIG_TRANS] <= T_EPS:
-                    sig[b, j, SIG_TRANS] = 0.0
-                    sig[b, j, SIG_PHASE] = sig[b, j, SIG_TARGET]
-                    sig[b, j, SIG_TIME] = 0.0
-            else:
-                sig[b, j, SIG_TIME] += dt
-        acc[b, ACC_SUBSTEPS] += 1.0
-        t[b] = tb + dt
+                            stop_s += lag
+            stopped[s] = stop_s
+        acc[b, ACC_CLAMPED] += clamped
+        _count_boundary_flows(b, queue, acc, rates, dt, ef, ex)
+        acc[b, ACC_TTS] += tts_m
+        acc[b, ACC_TTS + 1] += tts_c
+        acc[b, ACC_DELAY] += delay_m
+        acc[b, ACC_DELAY + 1] += delay_c
+        acc[b, ACC_DIST] += dist_m
+        acc[b, ACC_DIST + 1] += dist_c
+        _end_substep(b, sig, queue, acc, jq, t, junc, seg_int, stopped, tb, dt)
+
+
+@nb.njit(**JIT)
+def _advance_one(b, U, queue, sig, request, plan, t, t_end, demand_rates, knots, seg_int, seg_frac,
+                 junc, junc_times, entry_seg, order, cfl, dx, cp, rho_jam, acc, jq):
+    """Advance scenario ``b`` to ``t_end``: order 1 fused (order -1: the general path at order 1)."""
+    if order == 1:
+        _advance_first_order(b, U, queue, sig, request, plan, t, t_end, demand_rates, knots, seg_int, seg_frac,
+                             junc, junc_times, entry_seg, cfl, dx, cp, rho_jam, acc, jq)
+    else:
+        _advance_general(b, U, queue, sig, request, plan, t, t_end, demand_rates, knots, seg_int, seg_frac,
+                         junc, junc_times, entry_seg, abs(order), cfl, dx, cp, rho_jam, acc, jq)
 
 
 @nb.njit(**JIT)
@@ -374,10 +611,16 @@ class Simulator:
         order: 1 (HLL, Euler) or 2 (MUSCL + SSP-RK2).
         cfl: Courant number (<= 0.5 keeps densities non-negative).
         params: model constants.
+        parallel: spread the batch over numba's threads (default: when batch_size >= 8).
+        reference: step order 1 with the general (unfused) kernel, the reference of the tests.
+        device: ``numba`` (CPU threads, the default), or a torch device (``cpu``, ``cuda``, ``gpu``)
+            for the vectorised torch step of :mod:`arz_rl.sim.torch_step` (order 1); see
+            :func:`arz_rl.sim.pick_device` for ``auto``.
     """
 
     def __init__(self, scenario: Scenario, batch_size: int = 1, order: int = 1, cfl: float = 0.45,
-                 params: ModelParams | None = None, parallel: bool | None = None) -> None:
+                 params: ModelParams | None = None, parallel: bool | None = None, reference: bool = False,
+                 device: str = "numba") -> None:
         if order not in (1, 2):
             raise ValueError(f"order must be 1 or 2, got {order}")
         if not 0.0 < cfl <= 0.5:
@@ -388,7 +631,11 @@ class Simulator:
         self.cp = self.params.class_arrays()
         self.rho_jam = self.params.rho_jam
         self.batch_size = batch_size
+        if device != "numba" and order != 1:
+            raise ValueError(f"device={device!r} steps the first-order scheme only; use order=1 or device='numba'")
+        self.device = device
         self.order = order
+        self._kernel_order = -order if reference else order
         self.cfl = cfl
         self.parallel = batch_size >= 8 if parallel is None else parallel
         b, s, j, e = batch_size, self.net.n_segments, self.net.n_junctions, self.net.n_entries
@@ -453,11 +700,16 @@ class Simulator:
     # -- stepping ---------------------------------------------------------------
     def advance(self, duration: float) -> None:
         """Advance all scenarios by ``duration`` seconds."""
+        if self.device != "numba":
+            from .torch_step import advance_torch, torch_device
+
+            advance_torch(self, duration, torch_device(self.device))
+            return
         kernel = advance_parallel if self.parallel else advance_serial
         net = self.net
         kernel(self.U, self.queue, self.sig, self.request, self.plan, self.t, float(self.t.max() + duration),
                self.demand_rates, net.knots, net.seg_int, net.seg_frac, net.junc, net.junc_times,
-               net.entry_seg, self.order, self.cfl, self.scenario.dx, self.cp, self.rho_jam,
+               net.entry_seg, self._kernel_order, self.cfl, self.scenario.dx, self.cp, self.rho_jam,
                self.acc, self.jq)
 
     # -- read-outs --------------------------------------------------------------
