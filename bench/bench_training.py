@@ -4,7 +4,9 @@
 
 Same PPO settings (MlpPolicy 64x64, n_steps 1024 per env, batch 64, 10 epochs) on both
 envs; then the corridor env vectorised over 1, 2 and all cores (SubprocVecEnv); then the
-batched simulator as one VecEnv (16 envs) with numba and torch limited to 1, 2 and all cores.
+batched simulator as one VecEnv (16 envs) with numba and torch limited to 1, 2 and all cores;
+then what a kernel does: 4 PPO seeds trained by `arz_rl.train.train_all` with 1, 2 and all
+worker processes (one thread each).
 """
 
 from __future__ import annotations
@@ -51,6 +53,22 @@ def batched_rate(timesteps: int, n_envs: int, threads: int) -> float:
     return timesteps / (time.perf_counter() - t0)
 
 
+def seeds_rate(timesteps: int, workers: int) -> float:
+    """Total PPO timesteps/s of 4 seeds trained by train_all with ``workers`` processes."""
+    import tempfile
+    from pathlib import Path
+
+    from arz_rl.config import build_config
+    from arz_rl.train import train_all
+
+    cfg = build_config("quick", {"algorithms": ["ppo"], "seeds": 4, "scenario": "single", "workers": workers,
+                                 "timesteps": {"ppo": timesteps}, "eval_freq": timesteps, "checkpoint_freq": timesteps})
+    with tempfile.TemporaryDirectory() as out:
+        t0 = time.perf_counter()
+        train_all(cfg, Path(out), "cpu", log=lambda *_: None)
+        return 4 * timesteps / (time.perf_counter() - t0)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--timesteps", type=int, default=8192)
@@ -71,6 +89,11 @@ def main() -> None:
         r = batched_rate(args.timesteps, 16, n)
         base = base or r
         print(f"{f'PPO, batched VecEnv of 16, {n} core(s)':55s} {r:12,.0f} {f'x{r / base:.2f}':>12s}")
+    base = None
+    for n in sorted({1, 2, os.cpu_count() or 1}):
+        r = seeds_rate(args.timesteps, n)
+        base = base or r
+        print(f"{f'PPO, 4 seeds by train_all, {n} worker process(es)':55s} {r:12,.0f} {f'x{r / base:.2f}':>12s}")
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ class RunConfig:
         default_factory=lambda: {**DQN_DEFAULTS, "learning_starts": 500, "target_update_interval": 250}
     )
     n_envs: int = 1  #: parallel environments for PPO
+    workers: int = 0  #: processes training (algorithm, seed) pairs side by side; 0: one per core
     eval_episodes: int = 2  #: evaluation episodes per controller and seed
     eval_freq: int = 1000  #: timesteps between periodic evaluations during training
     checkpoint_freq: int = 1000  #: timesteps between checkpoints
@@ -76,6 +77,8 @@ class RunConfig:
             raise ValueError("episode_length must be at least one decision_interval")
         if self.eval_episodes < 1:
             raise ValueError("eval_episodes must be >= 1")
+        if self.workers < 0:
+            raise ValueError(f"workers={self.workers}: must be >= 0 (0: one per core)")
         return self
 
     def to_dict(self) -> dict[str, Any]:

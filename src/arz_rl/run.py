@@ -24,7 +24,7 @@ from .config import RunConfig, build_config, load_file
 from .env import SignalCorridorEnv
 from .evaluate import METRICS, run_episode
 from .stats import aggregate
-from .train import load_policy, phases_from_flat, train_agent
+from .train import load_policy, phases_from_flat, train_all
 
 
 class AgentController:
@@ -42,12 +42,6 @@ class AgentController:
         if env.n_junctions > 1 and np.ndim(action) == 0:  # flat DQN action: bit j is junction j
             return phases_from_flat(action, env.n_junctions)
         return action
-
-
-def _describe(simulator: dict[str, Any]) -> str:
-    rates = simulator.get("env_steps_per_s")
-    timed = f", env steps/s {rates}" if rates else ""
-    return f"{simulator['picked']} ({simulator['why']}{timed})"
 
 
 def resolve_device(requested: str) -> tuple[str, dict[str, Any]]:
@@ -101,18 +95,12 @@ def run(cfg: RunConfig, out: Path, log=print) -> dict[str, Any]:
         f"algorithms={','.join(cfg.algorithms)} seeds={cfg.seeds}")
     params = cfg.to_dict()
     training: dict[str, Any] = {"parameters": params, "device": device_info, "runs": {}}
+    training["runs"] = train_all(cfg, out, device, log)
     controllers_per_seed: list[list[Controller]] = []
     for k in range(cfg.seeds):
         seed = cfg.seed + k
-        controllers: list[Controller] = []
-        for algo in cfg.algorithms:
-            t0 = time.perf_counter()
-            record = train_agent(cfg, algo, seed, out, device)
-            log(f"[arz_rl] trained {algo} seed={seed}: {record['timesteps']} steps, "
-                f"{record['gradient_updates']} gradient updates, {time.perf_counter() - t0:.1f} s; "
-                f"{record['n_envs']} env(s) simulated on {_describe(record['simulator'])}")
-            training["runs"].setdefault(algo, {})[str(seed)] = record
-            controllers.append(AgentController(algo, load_policy(out, record, device)))
+        controllers: list[Controller] = [AgentController(algo, load_policy(out, training["runs"][algo][str(seed)],
+                                                                             device)) for algo in cfg.algorithms]
         controllers.extend(baseline_controllers(cfg.fixed_cycles, seed))
         controllers_per_seed.append(controllers)
     (out / "training_metrics.json").write_text(json.dumps(training, indent=1))

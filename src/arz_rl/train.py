@@ -180,3 +180,51 @@ def load_policy(out: Path, record: dict[str, Any], device: str):
     cls = _algo_class(record["algorithm"])
     best = out / record["best_model"]
     return cls.load(best if best.exists() else out / record["model"], device=device)
+
+
+def _train_in_worker(cfg: RunConfig, algo: str, seed: int, out: Path, device: str) -> tuple[dict[str, Any], float]:
+    """One (algorithm, seed) in a worker process: one thread each, the processes share the cores."""
+    import numba
+    import torch
+
+    torch.set_num_threads(1)
+    numba.set_num_threads(1)
+    t0 = time.perf_counter()
+    return train_agent(cfg, algo, seed, out, device), time.perf_counter() - t0
+
+
+def train_all(cfg: RunConfig, out: Path, device: str, log=print) -> dict[str, dict[str, dict[str, Any]]]:
+    """Train every (algorithm, seed) of ``cfg``: ``{algo: {seed: record}}``.
+
+    With more than one core (``cfg.workers``, 0: one per core) the pairs train side by side
+    in spawned worker processes, each with one torch and one numba thread, so a kernel's
+    training throughput grows with its cores; each pair writes only its own files.
+    """
+    import os
+
+    jobs = [(algo, cfg.seed + k) for k in range(cfg.seeds) for algo in cfg.algorithms]
+    workers = min(cfg.workers or os.cpu_count() or 1, len(jobs))
+    runs: dict[str, dict[str, dict[str, Any]]] = {algo: {} for algo in cfg.algorithms}
+
+    def report(algo: str, seed: int, record: dict[str, Any], seconds: float) -> None:
+        runs[algo][str(seed)] = record
+        log(f"[arz_rl] trained {algo} seed={seed}: {record['timesteps']} steps, "
+            f"{record['gradient_updates']} gradient updates, {seconds:.1f} s; {record['n_envs']} env(s) "
+            f"simulated on {record['simulator']['picked']} ({record['simulator']['why']})")
+
+    if workers <= 1:
+        for algo, seed in jobs:
+            t0 = time.perf_counter()
+            report(algo, seed, train_agent(cfg, algo, seed, out, device), time.perf_counter() - t0)
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        log(f"[arz_rl] training {len(jobs)} (algorithm, seed) pairs in {workers} worker processes")
+        # spawn: forking a process that already runs torch and numba threads can deadlock
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(_train_in_worker, cfg, algo, seed, out, device): (algo, seed)
+                       for algo, seed in jobs}
+            for future, (algo, seed) in futures.items():
+                report(algo, seed, *future.result())
+    return {algo: dict(sorted(records.items(), key=lambda kv: int(kv[0]))) for algo, records in runs.items()}
