@@ -522,33 +522,39 @@ def _advance_first_order(b, U, queue, sig, request, plan, t, t_end, demand_rates
 
 
 @nb.njit(**JIT)
-def _advance_one(b, U, queue, sig, request, plan, t, t_end, demand_rates, knots, seg_int, seg_frac,
-                 junc, junc_times, entry_seg, order, cfl, dx, cp, rho_jam, acc, jq):
-    """Advance scenario ``b`` to ``t_end``: order 1 fused (order -1: the general path at order 1)."""
-    if order == 1:
+def advance_serial(U, queue, sig, request, plan, t, t_end, demand_rates, knots, seg_int, seg_frac, junc,
+                   junc_times, entry_seg, cfl, dx, cp, rho_jam, acc, jq):
+    """Advance every scenario of the batch to ``t_end`` (s), one after the other (first order, fused)."""
+    for b in range(U.shape[0]):
         _advance_first_order(b, U, queue, sig, request, plan, t, t_end, demand_rates, knots, seg_int, seg_frac,
                              junc, junc_times, entry_seg, cfl, dx, cp, rho_jam, acc, jq)
-    else:
-        _advance_general(b, U, queue, sig, request, plan, t, t_end, demand_rates, knots, seg_int, seg_frac,
-                         junc, junc_times, entry_seg, abs(order), cfl, dx, cp, rho_jam, acc, jq)
-
-
-@nb.njit(**JIT)
-def advance_serial(U, queue, sig, request, plan, t, t_end, demand_rates, knots, seg_int, seg_frac, junc,
-                   junc_times, entry_seg, order, cfl, dx, cp, rho_jam, acc, jq):
-    """Advance every scenario of the batch to ``t_end`` (s), one after the other."""
-    for b in range(U.shape[0]):
-        _advance_one(b, U, queue, sig, request, plan, t, t_end, demand_rates, knots, seg_int, seg_frac,
-                     junc, junc_times, entry_seg, order, cfl, dx, cp, rho_jam, acc, jq)
 
 
 @nb.njit(parallel=True, cache=True, nogil=True)
 def advance_parallel(U, queue, sig, request, plan, t, t_end, demand_rates, knots, seg_int, seg_frac, junc,
-                     junc_times, entry_seg, order, cfl, dx, cp, rho_jam, acc, jq):
-    """Advance every scenario of the batch to ``t_end`` (s), scenarios spread over threads."""
+                     junc_times, entry_seg, cfl, dx, cp, rho_jam, acc, jq):
+    """Advance every scenario of the batch to ``t_end`` (s), scenarios spread over threads (first order)."""
     for b in nb.prange(U.shape[0]):
-        _advance_one(b, U, queue, sig, request, plan, t, t_end, demand_rates, knots, seg_int, seg_frac,
-                     junc, junc_times, entry_seg, order, cfl, dx, cp, rho_jam, acc, jq)
+        _advance_first_order(b, U, queue, sig, request, plan, t, t_end, demand_rates, knots, seg_int, seg_frac,
+                             junc, junc_times, entry_seg, cfl, dx, cp, rho_jam, acc, jq)
+
+
+@nb.njit(**JIT)
+def advance_general_serial(U, queue, sig, request, plan, t, t_end, demand_rates, knots, seg_int, seg_frac, junc,
+                           junc_times, entry_seg, order, cfl, dx, cp, rho_jam, acc, jq):
+    """:func:`advance_serial` with the general kernel (order 1 or 2, ghost cells, stage arrays)."""
+    for b in range(U.shape[0]):
+        _advance_general(b, U, queue, sig, request, plan, t, t_end, demand_rates, knots, seg_int, seg_frac,
+                         junc, junc_times, entry_seg, order, cfl, dx, cp, rho_jam, acc, jq)
+
+
+@nb.njit(parallel=True, cache=True, nogil=True)
+def advance_general_parallel(U, queue, sig, request, plan, t, t_end, demand_rates, knots, seg_int, seg_frac, junc,
+                             junc_times, entry_seg, order, cfl, dx, cp, rho_jam, acc, jq):
+    """:func:`advance_parallel` with the general kernel."""
+    for b in nb.prange(U.shape[0]):
+        _advance_general(b, U, queue, sig, request, plan, t, t_end, demand_rates, knots, seg_int, seg_frac,
+                         junc, junc_times, entry_seg, order, cfl, dx, cp, rho_jam, acc, jq)
 
 
 @nb.njit(**JIT)
@@ -635,7 +641,8 @@ class Simulator:
             raise ValueError(f"device={device!r} steps the first-order scheme only; use order=1 or device='numba'")
         self.device = device
         self.order = order
-        self._kernel_order = -order if reference else order
+        # order 1 runs the fused kernel; order 2 (and the reference) the general one, compiled only when used
+        self._general = order != 1 or reference
         self.cfl = cfl
         self.parallel = batch_size >= 8 if parallel is None else parallel
         b, s, j, e = batch_size, self.net.n_segments, self.net.n_junctions, self.net.n_entries
@@ -705,12 +712,15 @@ class Simulator:
 
             advance_torch(self, duration, torch_device(self.device))
             return
-        kernel = advance_parallel if self.parallel else advance_serial
         net = self.net
-        kernel(self.U, self.queue, self.sig, self.request, self.plan, self.t, float(self.t.max() + duration),
-               self.demand_rates, net.knots, net.seg_int, net.seg_frac, net.junc, net.junc_times,
-               net.entry_seg, self._kernel_order, self.cfl, self.scenario.dx, self.cp, self.rho_jam,
-               self.acc, self.jq)
+        args = (self.U, self.queue, self.sig, self.request, self.plan, self.t, float(self.t.max() + duration),
+                self.demand_rates, net.knots, net.seg_int, net.seg_frac, net.junc, net.junc_times, net.entry_seg)
+        tail = (self.cfl, self.scenario.dx, self.cp, self.rho_jam, self.acc, self.jq)
+        if self._general:
+            kernel = advance_general_parallel if self.parallel else advance_general_serial
+            kernel(*args, self.order, *tail)
+        else:
+            (advance_parallel if self.parallel else advance_serial)(*args, *tail)
 
     # -- read-outs --------------------------------------------------------------
     def vehicles_per_segment(self) -> np.ndarray:
