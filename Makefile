@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TORCH := torch==2.13.0
 
-.PHONY: quick full thesis test lint install
+.PHONY: quick full thesis test lint install install-slurm
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -15,6 +15,13 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	touch $@
 
 install: $(BIN)/.installed
+
+# Snakemake's SLURM executor plugin, only for `--profile profiles/slurm`
+$(BIN)/.installed-slurm: $(BIN)/.installed requirements-slurm.txt
+	$(BIN)/pip install -q -r requirements-slurm.txt
+	touch $@
+
+install-slurm: $(BIN)/.installed-slurm
 
 quick: install
 	$(BIN)/snakemake --cores 1 results/quick/plots
