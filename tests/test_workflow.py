@@ -9,7 +9,17 @@ import time
 from pathlib import Path
 
 import pytest
-from workflow_helpers import REPO, git, launches, make_repo, planned_rules, runs, snakemake, snakemake_cmd
+from workflow_helpers import (
+    REPO,
+    git,
+    launches,
+    make_repo,
+    planned_rules,
+    runs,
+    snakemake,
+    snakemake_cmd,
+    wait_until_polling,
+)
 
 pytestmark = pytest.mark.slow
 FIGURES = ("learning_curves", "controller_comparison", "spacetime_density", "spacetime_speed", "queues", "riemann")
@@ -125,14 +135,10 @@ def test_sigint_during_poll_resumes_the_same_launch(tmp_path):
     repo = make_repo(tmp_path)
     proc = subprocess.Popen(snakemake_cmd(PLOTS), cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True)
-    deadline = time.time() + 120
-    while time.time() < deadline and not list(repo.glob("results/quick/runs/*/launch.json")):
-        time.sleep(0.2)
-    assert list(repo.glob("results/quick/runs/*/launch.json")), "push never happened"
-    time.sleep(1.0)
+    wait_until_polling(repo)
     os.killpg(proc.pid, signal.SIGINT)
     text = proc.communicate(timeout=60)[0].decode()
-    assert proc.returncode != 0
+    assert proc.returncode != 0, text[-4000:]
     assert "run the same snakemake command again to resume" in text
     (run,) = runs(repo)
     assert not (run / "complete.json").exists()

@@ -5,12 +5,11 @@ import json
 import os
 import signal
 import subprocess
-import time
 
 import pytest
 import yaml
 from kaggle_server import KaggleTestServer
-from workflow_helpers import REPO, TINY, git, make_repo, runs, snakemake, snakemake_cmd
+from workflow_helpers import REPO, TINY, git, make_repo, runs, snakemake, snakemake_cmd, wait_until_polling
 
 pytestmark = pytest.mark.slow
 KEY = "0" * 32
@@ -61,13 +60,10 @@ def test_interrupted_poll_resumes_without_a_second_push(setup):
     pushes = server.pushes
     proc = subprocess.Popen(snakemake_cmd(PLOTS, config=cfg), cwd=repo, env={**os.environ, **env},
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.time() + 120
-    while time.time() < deadline and server.pushes == pushes:
-        time.sleep(0.2)
-    time.sleep(1.5)
+    wait_until_polling(repo)
     os.killpg(proc.pid, signal.SIGINT)
-    proc.communicate(timeout=60)
-    assert proc.returncode != 0
+    text = proc.communicate(timeout=60)[0].decode()
+    assert proc.returncode != 0, text[-4000:]
     out = snakemake(repo, PLOTS, config=cfg, env=env)
     assert out.returncode == 0, out.stderr[-4000:]
     assert server.pushes == pushes + 1

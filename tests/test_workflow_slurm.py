@@ -10,7 +10,7 @@ import time
 
 import pytest
 import yaml
-from workflow_helpers import TINY, launches, make_repo, runs, snakemake, snakemake_cmd
+from workflow_helpers import TINY, launches, make_repo, runs, snakemake, snakemake_cmd, wait_until_polling
 
 pytestmark = pytest.mark.slow
 PLOTS = "results/quick/plots"
@@ -117,10 +117,10 @@ def test_interrupted_poll_resumes_without_resubmitting(setup):
     _change_experiment(repo, "resume")
     proc = _start(repo, cfg)
     new = _wait_for_launches(repo, known, count=2)
-    time.sleep(1.0)
+    wait_until_polling(repo)
     os.killpg(proc.pid, signal.SIGINT)
     text = proc.communicate(timeout=60)[0].decode()
-    assert proc.returncode != 0 and "run the same snakemake command again to resume" in text
+    assert proc.returncode != 0 and "run the same snakemake command again to resume" in text, text[-4000:]
     out = snakemake(repo, PLOTS, config=cfg, kill_after=LIMIT)
     assert out.returncode == 0, out.stderr[-3000:]
     for launch in new:
@@ -155,7 +155,7 @@ def test_cancelled_job_fails_the_workflow_and_keeps_earlier_results(setup):
     (launch,) = _wait_for_launches(repo, known)
     subprocess.run(["scancel", launch["job_id"]], check=True)
     text = proc.communicate(timeout=LIMIT + 30)[0].decode()
-    assert proc.returncode != 0
+    assert proc.returncode != 0, text[-4000:]
     assert f"SLURM job {launch['job_id']} CANCELLED" in text
     assert plots(repo) == before and downloaded(repo) == kept
 

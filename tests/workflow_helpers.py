@@ -74,3 +74,17 @@ def runs(repo: Path, mode: str = "quick") -> list[Path]:
 def launches(run: Path) -> list[dict]:
     path = run / "launches.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def wait_until_polling(repo: Path, mode: str = "quick", timeout: float = 180) -> Path:
+    """The run folder whose poll step is waiting now (its poll.log has a line, no complete.json yet)."""
+    import time
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for run in runs(repo, mode):
+            log = run / "logs" / "poll.log"
+            if not (run / "complete.json").exists() and log.exists() and log.stat().st_size > 0:
+                return run
+        time.sleep(0.2)
+    raise AssertionError(f"no run of {repo} started polling within {timeout:.0f} s")
