@@ -18,6 +18,7 @@ from workflow_helpers import (
     runs,
     snakemake,
     snakemake_cmd,
+    start_snakemake,
     wait_until_polling,
 )
 
@@ -133,8 +134,7 @@ def test_failing_experiment_fails_the_workflow_and_keeps_earlier_results(repo):
 
 def test_sigint_during_poll_resumes_the_same_launch(tmp_path):
     repo = make_repo(tmp_path)
-    proc = subprocess.Popen(snakemake_cmd(PLOTS), cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = start_snakemake(repo, PLOTS)
     wait_until_polling(repo)
     os.killpg(proc.pid, signal.SIGINT)
     text = proc.communicate(timeout=60)[0].decode()

@@ -4,12 +4,20 @@ local Kaggle-protocol server (no network)."""
 import json
 import os
 import signal
-import subprocess
 
 import pytest
 import yaml
 from kaggle_server import KaggleTestServer
-from workflow_helpers import REPO, TINY, git, make_repo, runs, snakemake, snakemake_cmd, wait_until_polling
+from workflow_helpers import (
+    REPO,
+    TINY,
+    git,
+    make_repo,
+    runs,
+    snakemake,
+    start_snakemake,
+    wait_until_polling,
+)
 
 pytestmark = pytest.mark.slow
 KEY = "0" * 32
@@ -58,8 +66,7 @@ def test_interrupted_poll_resumes_without_a_second_push(setup):
     repo, server, cfg, env = setup
     _change_experiment(repo, "second run")
     pushes = server.pushes
-    proc = subprocess.Popen(snakemake_cmd(PLOTS, config=cfg), cwd=repo, env={**os.environ, **env},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = start_snakemake(repo, PLOTS, config=cfg, env=env)
     wait_until_polling(repo)
     os.killpg(proc.pid, signal.SIGINT)
     text = proc.communicate(timeout=60)[0].decode()

@@ -10,7 +10,7 @@ import time
 
 import pytest
 import yaml
-from workflow_helpers import TINY, launches, make_repo, runs, snakemake, snakemake_cmd, wait_until_polling
+from workflow_helpers import TINY, launches, make_repo, runs, snakemake, start_snakemake, wait_until_polling
 
 pytestmark = pytest.mark.slow
 PLOTS = "results/quick/plots"
@@ -58,8 +58,7 @@ def _change_experiment(repo, tag):
 
 
 def _start(repo, cfg, *args):
-    return subprocess.Popen(snakemake_cmd(PLOTS, *args, config=cfg, kill_after=LIMIT), cwd=repo,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    return start_snakemake(repo, PLOTS, *args, config=cfg, kill_after=LIMIT)
 
 
 def _wait_for_launches(repo, known, count=1, timeout=120):

@@ -45,6 +45,18 @@ def snakemake_cmd(*args: str, config: Path | None = TINY, kill_after: float | No
     return cmd
 
 
+def start_snakemake(repo: Path, *args: str, config: Path | None = TINY, env: dict | None = None,
+                    kill_after: float | None = None) -> subprocess.Popen:
+    """snakemake in the background, in its own process group (for os.killpg), with SIGINT at its
+    default: a test run from a non-interactive shell's background job inherits SIGINT ignored,
+    and Python then never raises KeyboardInterrupt."""
+    import signal
+
+    return subprocess.Popen(snakemake_cmd(*args, config=config, kill_after=kill_after), cwd=repo,
+                            env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
 def snakemake(repo: Path, *args: str, config: Path | None = TINY, timeout: float = 600,
               env: dict | None = None, kill_after: float | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(snakemake_cmd(*args, config=config, kill_after=kill_after), cwd=repo,

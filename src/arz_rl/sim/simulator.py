@@ -621,7 +621,7 @@ class Simulator:
         reference: step order 1 with the general (unfused) kernel, the reference of the tests.
         device: ``numba`` (CPU threads, the default), or a torch device (``cpu``, ``cuda``, ``gpu``)
             for the vectorised torch step of :mod:`arz_rl.sim.torch_step` (order 1); see
-            :func:`arz_rl.sim.pick_device` for ``auto``.
+            :func:`arz_rl.vec_env.pick_simulator_device` for the choice.
     """
 
     def __init__(self, scenario: Scenario, batch_size: int = 1, order: int = 1, cfl: float = 0.45,

@@ -9,7 +9,8 @@ kernel to round-off (tested on the CPU).
 
 :func:`advance_torch` copies the :class:`~arz_rl.sim.Simulator`'s numpy state to the
 device, advances it and copies it back, so every read-out of the simulator works
-unchanged.
+unchanged.  Imported only when a simulator runs on a torch device, so that numba-only use
+never loads torch.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import math
 from typing import Any
 
 import numpy as np
+import torch
 
 from .network import EXIT, SINK, STOP_LINE
 from .numerics import RHO_EPS
@@ -45,8 +47,6 @@ from .simulator import (
 
 def torch_device(name: str) -> Any:
     """``torch.device`` for ``cpu``/``cuda``/``gpu`` (gpu: the first CUDA device)."""
-    import torch
-
     if name == "gpu":
         name = "cuda"
     if name.startswith("cuda") and not torch.cuda.is_available():
@@ -65,8 +65,6 @@ class _Physics:
         self.rho_jam = float(rho_jam)
 
     def pressure(self, i, e):
-        import torch
-
         r = torch.clamp(e / self.rho_jam, min=0.0)
         g = self.gamma[i]
         if g == 1.0:
@@ -78,15 +76,11 @@ class _Physics:
         return torch.where(e > 0.0, p, torch.zeros_like(p))
 
     def speed(self, i, rho, y, p):
-        import torch
-
         safe = torch.where(rho > RHO_EPS, rho, torch.ones_like(rho))
         v = torch.clamp(y / safe - p, min=0.0, max=self.vmax[i])
         return torch.where(rho > RHO_EPS, v, torch.clamp(self.vmax[i] - p, min=0.0))
 
     def critical(self, i, w, b):
-        import torch
-
         g, vmax, rj = self.gamma[i], self.vmax[i], self.rho_jam
         k = w * rj / vmax
         if g == 1.0:
@@ -105,14 +99,10 @@ class _Physics:
         return 0.5 * (lo + hi)
 
     def flux_on_curve(self, i, e, b, w):
-        import torch
-
         return torch.clamp((e - b) / self.pce[i] * (w - self.pressure(i, e)), min=0.0)
 
     def demand(self, i, u):
         """u: list of the four components (each (B,))."""
-        import torch
-
         rho, y = u[2 * i], u[2 * i + 1]
         safe = torch.where(rho > RHO_EPS, rho, torch.ones_like(rho))
         w = y / safe
@@ -124,8 +114,6 @@ class _Physics:
         return torch.where(ok, q, torch.zeros_like(q))
 
     def supply(self, i, u, w_in):
-        import torch
-
         e = self.pce[0] * u[0] + self.pce[1] * u[2]
         b = e - self.pce[i] * u[2 * i]
         ec = self.critical(i, w_in, b)
@@ -137,8 +125,6 @@ class _Physics:
         return torch.where(w_in > self.pressure(i, b), q, torch.zeros_like(q))
 
     def pce_supply(self, u_down, dmd, w_in, dp):
-        import torch
-
         safe = torch.where(dp > 0.0, dp, torch.ones_like(dp))
         sp = torch.zeros_like(dp)
         for i in range(2):
@@ -149,8 +135,6 @@ class _Physics:
 
 def _rate(dem, knots, t):
     """Piecewise-linear arrival rates: dem (B, E, 2, K), t (B,) -> (B, E, 2)."""
-    import torch
-
     k = knots.shape[0]
     j = torch.clamp(torch.searchsorted(knots, t.contiguous(), right=False) - 1, 0, k - 2)
     a = (t - knots[j]) / (knots[j + 1] - knots[j])
@@ -163,8 +147,6 @@ def _rate(dem, knots, t):
 
 def advance_torch(sim: Any, duration: float, device: Any) -> None:
     """Advance every scenario of ``sim`` (a first-order :class:`Simulator`) by ``duration`` s on ``device``."""
-    import torch
-
     if sim.order != 1:
         raise ValueError("the torch step implements the first-order scheme only (order=1)")
     net, sc = sim.net, sim.scenario
@@ -381,8 +363,6 @@ def advance_torch(sim: Any, duration: float, device: Any) -> None:
 def _hll(ul, ur, vl_, vr_, pl_, pr_, ph: _Physics):
     """HLL fluxes (B, S, 4, N) between face states ``ul`` and ``ur`` (B, S, 4, N) with their speeds and
     pressures (lists of two (B, S, N) tensors): :func:`numerics.hll_flux`, vectorised."""
-    import torch
-
     big = torch.finfo(ul.dtype).max
     sl = torch.full_like(ul[:, :, 0], big)
     sr = torch.full_like(ul[:, :, 0], -big)
