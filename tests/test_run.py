@@ -38,6 +38,14 @@ def test_outputs_are_complete_and_finite(quick):
     assert st["rho_m"].shape == st["v_c"].shape and st["rho_m"].shape[0] == 11
 
 
+def test_dqn_keeps_only_its_newest_replay_buffer(quick):
+    folder = quick / "checkpoints" / "dqn_seed0"
+    models = sorted(folder.glob("dqn_seed0_*_steps.zip"))
+    buffers = list(folder.glob("dqn_seed0_replay_buffer_*_steps.pkl"))
+    assert len(models) >= 3  # a checkpoint every 100 steps, and the final one
+    assert [b.name for b in buffers] == ["dqn_seed0_replay_buffer_300_steps.pkl"]
+
+
 def test_same_seed_same_evaluation(quick, tmp_path):
     again = tmp_path / "again"
     run(build_config("quick", TINY), again, log=lambda *_: None)

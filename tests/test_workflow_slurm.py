@@ -164,6 +164,7 @@ def test_job_past_its_time_limit_fails_with_timeout(setup, tmp_path):
     before, known, kept = plots(repo), set(runs(repo)), downloaded(repo)
     experiment = yaml.safe_load(TINY.read_text())["experiment"]
     experiment["quick"]["timesteps"] = {"ppo": 10_000_000, "dqn": 10_000_000}  # hours: killed at 1 min
+    experiment["quick"].update(eval_freq=100_000, checkpoint_freq=100_000)
     cfg = write_config(tmp_path / "timeout.yaml", fan_out="none", experiment=experiment,
                        slurm={"cpus": 1, "mem": "1500M", "time_limit": "1"})
     out = snakemake(repo, PLOTS, config=cfg, kill_after=LIMIT)

@@ -100,13 +100,35 @@ def learning_curve(monitor_files: list[Path]) -> dict[str, list[float]]:
     }
 
 
+def _drop_older_replay_buffers(newest: Path, tag: str) -> None:
+    for old in newest.parent.glob(f"{tag}_replay_buffer_*_steps.pkl"):
+        if old != newest:
+            old.unlink(missing_ok=True)
+
+
+def _checkpoints(save_freq: int, folder: Path, tag: str, replay_buffer: bool):
+    """SB3's CheckpointCallback keeping every model checkpoint but only the newest DQN replay
+    buffer: each is tens of MB, and resuming needs only the newest."""
+    from stable_baselines3.common.callbacks import CheckpointCallback
+
+    class NewestReplayBuffer(CheckpointCallback):
+        def _on_step(self) -> bool:
+            keep_going = super()._on_step()
+            if self.save_replay_buffer and self.n_calls % self.save_freq == 0:
+                _drop_older_replay_buffers(Path(self._checkpoint_path("replay_buffer_", extension="pkl")), tag)
+            return keep_going
+
+    return NewestReplayBuffer(save_freq=save_freq, save_path=str(folder), name_prefix=tag,
+                              save_replay_buffer=replay_buffer)
+
+
 def train_agent(cfg: RunConfig, algo: str, seed: int, out: Path, device: str) -> dict[str, Any]:
     """Train ``algo`` with ``seed`` (resuming from a checkpoint in ``out``); returns its record.
 
     Writes ``out/monitor/<algo>_seed<k>_<i>.monitor.csv``, ``out/checkpoints/``,
     ``out/models/<algo>_seed<k>.zip`` and ``out/models/<algo>_seed<k>_best/best_model.zip``.
     """
-    from stable_baselines3.common.callbacks import CallbackList, CheckpointCallback, EvalCallback
+    from stable_baselines3.common.callbacks import CallbackList, EvalCallback
     from stable_baselines3.common.vec_env import DummyVecEnv
 
     tag = f"{algo}_seed{seed}"
@@ -147,8 +169,7 @@ def train_agent(cfg: RunConfig, algo: str, seed: int, out: Path, device: str) ->
         EvalCallback(eval_env, n_eval_episodes=1, eval_freq=max(1, cfg.eval_freq // n_envs),
                      best_model_save_path=str(best_dir), log_path=str(out / "evaluations" / tag),
                      deterministic=True, verbose=0),
-        CheckpointCallback(save_freq=max(1, cfg.checkpoint_freq // n_envs), save_path=str(ckpt_dir),
-                           name_prefix=tag, save_replay_buffer=(algo == "dqn")),
+        _checkpoints(max(1, cfg.checkpoint_freq // n_envs), ckpt_dir, tag, replay_buffer=(algo == "dqn")),
     ])
     start = time.perf_counter()
     remaining = total - model.num_timesteps
@@ -160,7 +181,9 @@ def train_agent(cfg: RunConfig, algo: str, seed: int, out: Path, device: str) ->
     # the finished model is a checkpoint too: a longer run resumes from here
     model.save(ckpt_dir / f"{tag}_{model.num_timesteps}_steps.zip")
     if algo == "dqn":
-        model.save_replay_buffer(ckpt_dir / f"{tag}_replay_buffer_{model.num_timesteps}_steps.pkl")
+        newest = ckpt_dir / f"{tag}_replay_buffer_{model.num_timesteps}_steps.pkl"
+        model.save_replay_buffer(newest)
+        _drop_older_replay_buffers(newest, tag)
     vec.close()
     eval_env.close()
     hp = hyperparameters(cfg, algo)
