@@ -3,7 +3,8 @@
     python bench/bench_sim.py [--seconds 3]
 
 Prints a table: env steps/s (single junction, 3-junction corridor, a batch of 64
-scenarios stepped at once), simulated cell-updates/s, and the cell-updates/s of a
+scenarios stepped at once, by the SIMD-lane kernel and by the scalar one), simulated
+cell-updates/s, and the cell-updates/s of a
 plain streaming numba kernel over arrays of the same size (what this CPU can
 stream), with the targets of the performance issue beside them.
 """
@@ -43,9 +44,11 @@ def env_rate(scenario: str, seconds: float) -> tuple[float, float]:
     return steps / elapsed, substeps * env.sim.net.total_cells() / elapsed
 
 
-def batch_rate(batch: int, seconds: float, scenario: str = "single", device: str = "numba") -> tuple[float, float]:
-    """(env steps/s summed over the batch, cell-updates/s) of ``batch`` scenarios stepped at once."""
-    sim = Simulator(make_scenario(scenario), batch_size=batch, parallel=True, device=device)
+def batch_rate(batch: int, seconds: float, scenario: str = "single", device: str = "numba",
+               lanes: bool | None = None) -> tuple[float, float]:
+    """(env steps/s summed over the batch, cell-updates/s) of ``batch`` scenarios stepped at once
+    (``lanes``: the simulator's choice of the SIMD-lane kernel)."""
+    sim = Simulator(make_scenario(scenario), batch_size=batch, parallel=True, device=device, lanes=lanes)
     sim.reset(np.random.default_rng(0))
     rng = np.random.default_rng(1)
     warm = time.perf_counter()
@@ -99,12 +102,14 @@ def main() -> None:
     single, single_cells = env_rate("single", args.seconds)
     corridor, corridor_cells = env_rate("corridor", args.seconds)
     batch, batch_cells = batch_rate(64, args.seconds)
+    scalar_batch, _ = batch_rate(64, args.seconds, lanes=False)
     n_cells = Simulator(make_scenario("single")).net.total_cells()
     ceiling = streaming_ceiling(64, n_cells, args.seconds)
     rows = [
         ("env steps/s, single junction (1 env)", single, 5_000),
         ("env steps/s, corridor of 3 junctions (1 env)", corridor, 2_000),
-        ("env steps/s, batch of 64 single junctions", batch, 100_000),
+        ("env steps/s, batch of 64 single junctions (SIMD lanes)", batch, 100_000),
+        ("env steps/s, batch of 64, scalar kernel (one scenario at a time)", scalar_batch, None),
         ("cell-updates/s, single junction (1 env)", single_cells, None),
         ("cell-updates/s, corridor (1 env)", corridor_cells, None),
         ("cell-updates/s, batch of 64", batch_cells, None),

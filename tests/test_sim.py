@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from arz_rl.sim import ModelParams, Simulator, make_scenario
+from arz_rl.sim import ModelParams, Simulator, VehicleClass, make_scenario
 from arz_rl.sim.network import build_network
 from arz_rl.sim.numerics import hll_flux, pressure
 from arz_rl.sim.riemann import OneClassARZ
@@ -112,15 +112,22 @@ def test_mass_balance_to_round_off(order):
     assert b["relative_residual"] < 1e-12, b
 
 
+def test_lane_kernel_conserves_mass_to_round_off():
+    b = mass_balance(duration=3600.0, lanes=True)
+    assert b["arrived"] > 5000 and b["clamped"] == 0.0
+    assert b["relative_residual"] < 1e-12, b
+
+
 def test_torch_step_conserves_mass_to_round_off():
     b = mass_balance(duration=900.0, device="cpu")
     assert b["arrived"] > 1000 and b["clamped"] == 0.0
     assert b["relative_residual"] < 1e-12, b
 
 
-@pytest.mark.parametrize("order,device", [(1, "numba"), (2, "numba"), (1, "cpu")])
-def test_random_control_keeps_states_admissible(order, device):
-    sim = Simulator(make_scenario("corridor"), batch_size=3, order=order, device=device)
+@pytest.mark.parametrize("order,device,lanes", [(1, "numba", False), (1, "numba", True), (2, "numba", False),
+                                                (1, "cpu", False)])
+def test_random_control_keeps_states_admissible(order, device, lanes):
+    sim = Simulator(make_scenario("corridor"), batch_size=3, order=order, device=device, lanes=lanes or None)
     sim.reset(np.random.default_rng(3))
     rng = np.random.default_rng(4)
     for _ in range(120 if device == "numba" else 30):  # the torch step is slow on a CPU
@@ -182,7 +189,7 @@ def test_bad_geometry_is_refused():
 @pytest.mark.parametrize("scenario", ["single", "corridor"])
 def test_fused_first_order_kernel_equals_the_general_one(scenario):
     sc = make_scenario(scenario)
-    fast = Simulator(sc, batch_size=4, parallel=True)
+    fast = Simulator(sc, batch_size=4, parallel=True, lanes=False)
     ref = Simulator(sc, batch_size=4, parallel=False, reference=True)
     fast.reset(np.random.default_rng(3))
     ref.reset(np.random.default_rng(3))
@@ -205,6 +212,37 @@ def test_fused_first_order_kernel_equals_the_general_one(scenario):
     np.testing.assert_allclose(fast.acc, ref.acc, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(fast.jq, ref.jq, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(fast.sig, ref.sig, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("scenario", ["single", "corridor"])
+def test_lane_kernel_equals_the_scalar_one_bitwise(scenario):
+    sc = make_scenario(scenario)
+    n = 11  # a full group of 8 lanes and a partial one
+    scalar = Simulator(sc, batch_size=n, parallel=False, lanes=False)
+    simd = Simulator(sc, batch_size=n, parallel=True)
+    assert simd.lanes and not scalar.lanes
+    for sim in (scalar, simd):
+        sim.reset(np.random.default_rng(8))
+        sim.plan[:3, :, 0] = 60.0  # three scenarios on a fixed-time plan, the rest on requests
+        sim.plan[:3, :, 1] = 25.0
+        sim.t[5] = 7.5  # lanes of one group at different times finish at different substeps
+    phases = np.random.default_rng(9).integers(0, 2, size=(80, n, sc.n_junctions))
+    for k in range(80):
+        for sim in (scalar, simd):
+            sim.request[:] = phases[k]
+            sim.advance(15.0)
+    assert scalar.acc[:, ACC_SUBSTEPS].min() > 500 and (scalar.queue > 0).any()
+    for name in ("U", "queue", "sig", "t", "acc", "jq"):
+        np.testing.assert_array_equal(getattr(simd, name), getattr(scalar, name), err_msg=name)
+
+
+def test_lane_kernel_needs_integer_pressure_exponents():
+    base = ModelParams()
+    m = base.motorcycles
+    params = ModelParams(motorcycles=VehicleClass(m.name, m.v_max, 1.5, m.tau, m.pce), cars=base.cars)
+    assert not Simulator(make_scenario("single"), batch_size=8, params=params).lanes  # falls back to the scalar kernel
+    with pytest.raises(ValueError, match="lanes=True"):
+        Simulator(make_scenario("single"), batch_size=8, params=params, lanes=True)
 
 
 @pytest.mark.parametrize("scenario", ["single", "corridor"])

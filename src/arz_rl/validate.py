@@ -141,10 +141,11 @@ def _profile(case: RiemannCase, num: dict[str, np.ndarray], n: int, params: Mode
 
 
 def mass_balance(scenario: str = "corridor", duration: float = 3600.0, order: int = 1,
-                 device: str = "numba") -> dict[str, float]:
+                 device: str = "numba", lanes: bool | None = None) -> dict[str, float]:
     """Vehicles in = out + on the road (+ in entry queues) over a signalised run, in vehicles;
-    ``device``: the simulator's (numba, or a torch device for the torch step)."""
-    sim = Simulator(make_scenario(scenario), order=order, device=device)
+    ``device``, ``lanes``: the simulator's (numba, or a torch device for the torch step; the
+    SIMD-lane kernel)."""
+    sim = Simulator(make_scenario(scenario), order=order, device=device, lanes=lanes)
     sim.reset(np.random.default_rng(7))
     sim.set_plan(90.0, 45.0, np.array([0.0, 30.0, 60.0][: sim.net.n_junctions]))
     initial = float(sim.vehicles_on_road().sum())

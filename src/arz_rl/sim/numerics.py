@@ -20,7 +20,11 @@ import numba as nb
 import numpy as np
 
 RHO_EPS = 1e-10  #: veh/m below which a class is treated as absent (vacuum)
-JIT = {"cache": True, "nogil": True}
+# error_model "numpy": a division is a plain instruction, not a zero check that raises (every
+# division here is guarded or harmless), which lets loops be vectorised
+JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
+#: for helpers called inside the lane loops of :mod:`arz_rl.sim.lanes`: a call left there keeps a loop scalar
+JIT_INLINE = {**JIT, "inline": "always"}
 
 
 @nb.njit(**JIT)

@@ -23,7 +23,7 @@ import numba as nb
 import numpy as np
 
 from .network import EXIT, SINK, STOP_LINE, Network, Scenario, build_network, sample_demand
-from .numerics import JIT, RHO_EPS, demand, hll_flux, max_wave_speed, pressure, relax_cell, supply, velocity
+from .numerics import JIT, JIT_INLINE, RHO_EPS, demand, hll_flux, max_wave_speed, pressure, relax_cell, supply, velocity
 from .params import ModelParams
 from .road import GHOST, reconstruct_faces
 
@@ -346,7 +346,7 @@ def _end_substep(b, sig, queue, acc, jq, t, junc, seg_int, stopped, tb, dt):
     t[b] = tb + dt
 
 
-@nb.njit(**JIT)
+@nb.njit(**JIT_INLINE)
 def _speed(rho, y, p, vmax):
     """v = y/rho - P clamped to [0, v_max] (:func:`numerics.velocity` with P known)."""
     if rho <= RHO_EPS:
@@ -367,7 +367,7 @@ def _primitives(u, s, c, cp, rho_jam, prim):
         prim[s, i, c] = _speed(u[s, 2 * i, c], u[s, 2 * i + 1, c], p, cp[i, 0])
 
 
-@nb.njit(**JIT)
+@nb.njit(**JIT_INLINE)
 def _hll_class(rl, yl, rr, yr, vl, vr, sl, sr):
     """HLL flux (rho v, y v) of one class between two cells, given the wave-speed bounds."""
     if rl <= RHO_EPS and rr <= RHO_EPS:
@@ -385,6 +385,19 @@ def _hll_class(rl, yl, rr, yr, vl, vr, sl, sr):
             (sr * yl * vl - sl * yr * vr + sl * sr * (yr - yl)) * inv)
 
 
+@nb.njit(**JIT_INLINE)
+def _wave_bounds(sl, sr, rl, yl, vl, pl, rr, vr, pr, g):
+    """HLL speed bounds (sl, sr) widened by one class's waves in a left (rho, y, v, P) and a right
+    (rho, v, P) cell, ``g`` its pressure exponent; a class absent on a side adds nothing."""
+    if rl > RHO_EPS:
+        sl = min(sl, vl - g * pl)
+        sr = max(sr, yl / rl if rr <= RHO_EPS else vl)  # rarefaction into vacuum moves at w_L
+    if rr > RHO_EPS:
+        sl = min(sl, vr - g * pr)
+        sr = max(sr, vr)
+    return sl, sr
+
+
 @nb.njit(**JIT)
 def _hll_cached(u, prim, s, c, g0, g1):
     """:func:`numerics.hll_flux` between cells c and c+1 of segment s from cached speeds and
@@ -392,20 +405,8 @@ def _hll_cached(u, prim, s, c, g0, g1):
     rml, yml, rcl, ycl = u[s, 0, c], u[s, 1, c], u[s, 2, c], u[s, 3, c]
     rmr, ymr, rcr, ycr = u[s, 0, c + 1], u[s, 1, c + 1], u[s, 2, c + 1], u[s, 3, c + 1]
     vml, vcl, vmr, vcr = prim[s, 0, c], prim[s, 1, c], prim[s, 0, c + 1], prim[s, 1, c + 1]
-    sl = math.inf
-    sr = -math.inf
-    if rml > RHO_EPS:
-        sl = min(sl, vml - g0 * prim[s, 2, c])
-        sr = max(sr, yml / rml if rmr <= RHO_EPS else vml)  # rarefaction into vacuum moves at w_L
-    if rmr > RHO_EPS:
-        sl = min(sl, vmr - g0 * prim[s, 2, c + 1])
-        sr = max(sr, vmr)
-    if rcl > RHO_EPS:
-        sl = min(sl, vcl - g1 * prim[s, 3, c])
-        sr = max(sr, ycl / rcl if rcr <= RHO_EPS else vcl)
-    if rcr > RHO_EPS:
-        sl = min(sl, vcr - g1 * prim[s, 3, c + 1])
-        sr = max(sr, vcr)
+    sl, sr = _wave_bounds(math.inf, -math.inf, rml, yml, vml, prim[s, 2, c], rmr, vmr, prim[s, 2, c + 1], g0)
+    sl, sr = _wave_bounds(sl, sr, rcl, ycl, vcl, prim[s, 3, c], rcr, vcr, prim[s, 3, c + 1], g1)
     if sl == math.inf:  # vacuum on both sides
         return 0.0, 0.0, 0.0, 0.0
     f0, f1 = _hll_class(rml, yml, rmr, ymr, vml, vmr, sl, sr)
@@ -530,7 +531,7 @@ def advance_serial(U, queue, sig, request, plan, t, t_end, demand_rates, knots, 
                              junc, junc_times, entry_seg, cfl, dx, cp, rho_jam, acc, jq)
 
 
-@nb.njit(parallel=True, cache=True, nogil=True)
+@nb.njit(parallel=True, **JIT)
 def advance_parallel(U, queue, sig, request, plan, t, t_end, demand_rates, knots, seg_int, seg_frac, junc,
                      junc_times, entry_seg, cfl, dx, cp, rho_jam, acc, jq):
     """Advance every scenario of the batch to ``t_end`` (s), scenarios spread over threads (first order)."""
@@ -548,7 +549,7 @@ def advance_general_serial(U, queue, sig, request, plan, t, t_end, demand_rates,
                          junc, junc_times, entry_seg, order, cfl, dx, cp, rho_jam, acc, jq)
 
 
-@nb.njit(parallel=True, cache=True, nogil=True)
+@nb.njit(parallel=True, **JIT)
 def advance_general_parallel(U, queue, sig, request, plan, t, t_end, demand_rates, knots, seg_int, seg_frac, junc,
                              junc_times, entry_seg, order, cfl, dx, cp, rho_jam, acc, jq):
     """:func:`advance_parallel` with the general kernel."""
@@ -622,11 +623,14 @@ class Simulator:
         device: ``numba`` (CPU threads, the default), or a torch device (``cpu``, ``cuda``, ``gpu``)
             for the vectorised torch step of :mod:`arz_rl.sim.torch_step` (order 1); see
             :func:`arz_rl.vec_env.pick_simulator_device` for the choice.
+        lanes: step groups of scenarios in SIMD lanes (:mod:`arz_rl.sim.lanes`, order 1 on numba,
+            bitwise equal to the scalar kernel); default: when ``batch_size >= 4`` (below that the
+            empty lanes cost more than the vectors gain) and both pressure exponents are 1 or 2.
     """
 
     def __init__(self, scenario: Scenario, batch_size: int = 1, order: int = 1, cfl: float = 0.45,
                  params: ModelParams | None = None, parallel: bool | None = None, reference: bool = False,
-                 device: str = "numba") -> None:
+                 device: str = "numba", lanes: bool | None = None) -> None:
         if order not in (1, 2):
             raise ValueError(f"order must be 1 or 2, got {order}")
         if not 0.0 < cfl <= 0.5:
@@ -655,6 +659,15 @@ class Simulator:
         self.acc = np.zeros((b, NACC))
         self.jq = np.zeros((b, j, 3))
         self.demand_rates = np.repeat(self.net.base_demand[None], b, axis=0)
+        from . import lanes as lane_kernel  # imports this module
+
+        can_lanes = device == "numba" and not self._general and lane_kernel.supports(self.cp)
+        if lanes and not can_lanes:
+            raise ValueError("lanes=True needs device='numba', order=1, reference=False and pressure exponents 1 or 2")
+        self.lanes = can_lanes and (batch_size >= lane_kernel.LANES // 2 if lanes is None else lanes)
+        if self.lanes:
+            groups = -(-b // lane_kernel.LANES)
+            self._lane_scratch = np.zeros((groups, s, self.U.shape[3], 4, lane_kernel.LANES))
         self.valid = np.zeros((s, self.U.shape[3]), dtype=bool)
         for k in range(s):
             self.valid[k, GHOST:GHOST + self.net.seg_int[k, 0]] = True
@@ -716,7 +729,11 @@ class Simulator:
         args = (self.U, self.queue, self.sig, self.request, self.plan, self.t, float(self.t.max() + duration),
                 self.demand_rates, net.knots, net.seg_int, net.seg_frac, net.junc, net.junc_times, net.entry_seg)
         tail = (self.cfl, self.scenario.dx, self.cp, self.rho_jam, self.acc, self.jq)
-        if self._general:
+        if self.lanes:
+            from .lanes import advance_lanes, advance_lanes_serial
+
+            (advance_lanes if self.parallel else advance_lanes_serial)(self._lane_scratch, *args, *tail)
+        elif self._general:
             kernel = advance_general_parallel if self.parallel else advance_general_serial
             kernel(*args, self.order, *tail)
         else:
