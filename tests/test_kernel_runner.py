@@ -8,7 +8,7 @@ import pytest
 from workflow_helpers import REPO, git
 
 from kernel_runner import KernelRunnerError
-from kernel_runner.backends import COMPLETE, FAILED, RUNNING, Status
+from kernel_runner.backends import COMPLETE, FAILED, RUNNING, Status, kernel_environment
 from kernel_runner.download import download, sha256_file
 from kernel_runner.gitsync import content_hash, looks_like_credential, snapshot
 from kernel_runner.poll import wait
@@ -101,6 +101,13 @@ def test_no_commit_yet_is_a_clear_error(tmp_path):
 SYNC = {"sha": "a" * 40, "ref": "refs/kernel-runs/x", "remote": "/repo"}
 RUN = {"run_id": "local-cpu-0123456789ab", "mode": "quick", "device": "cpu", "backend": "local",
        "parameters": {"mode": "quick", "seeds": 2, "algorithms": ["ppo"]}, "install": {"numba==0.68.1": "numba"}}
+
+
+def test_kernel_environment_drops_the_zero_thread_counts_of_a_waiting_rule():
+    env = {"OMP_NUM_THREADS": "0", "MKL_NUM_THREADS": "4", "OPENBLAS_NUM_THREADS": "", "PATH": "/bin"}
+    out = kernel_environment(env, PYTHONUNBUFFERED="1")
+    assert out == {"MKL_NUM_THREADS": "4", "PATH": "/bin", "PYTHONUNBUFFERED": "1"}
+    assert env["OMP_NUM_THREADS"] == "0"  # the caller's copy is left alone
 
 
 def test_render_embeds_every_parameter_and_a_nonce(tmp_path):

@@ -244,6 +244,17 @@ def train_all(cfg: RunConfig, out: Path, device: str, log=print) -> dict[str, di
         from concurrent.futures import ProcessPoolExecutor
 
         log(f"[arz_rl] training {len(jobs)} (algorithm, seed) pairs in {workers} worker processes")
+        # compile the simulator once here: workers started on a cold numba cache would each compile
+        # the same kernels at the same time (~15 s of every core in a fresh kernel)
+        warm = SignalCorridorEnv(**env_kwargs(cfg))
+        warm.reset(seed=cfg.seed)
+        warm.step(warm.action_space.sample())
+        if cfg.n_envs > 1 and "ppo" in cfg.algorithms:  # PPO's batched VecEnv: the SIMD-lane kernel
+            from .vec_env import BatchedCorridorVecEnv
+
+            vec = BatchedCorridorVecEnv(cfg.n_envs, **env_kwargs(cfg))
+            vec.reset()
+            vec.step(np.zeros((cfg.n_envs, warm.n_junctions), dtype=np.int64))
         # spawn: forking a process that already runs torch and numba threads can deadlock
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = {pool.submit(_train_in_worker, cfg, algo, seed, out, device): (algo, seed)

@@ -41,12 +41,18 @@ from .simulator import (
     _count_boundary_flows,
     _end_substep,
     _flowing_phase,
-    _hll_class,
     _rates_at,
     _signal_step,
-    _speed,
-    _wave_bounds,
 )
+from .simulator import _hll_class as _scalar_hll_class
+from .simulator import _speed as _scalar_speed
+from .simulator import _wave_bounds as _scalar_wave_bounds
+
+# the scalar kernel's pointwise helpers, compiled again to be inlined into the lane loops (the
+# scalar kernel keeps them as calls: inlining them there only costs compile time)
+_speed = nb.njit(**JIT_INLINE)(_scalar_speed.py_func)
+_hll_class = nb.njit(**JIT_INLINE)(_scalar_hll_class.py_func)
+_wave_bounds = nb.njit(**JIT_INLINE)(_scalar_wave_bounds.py_func)
 
 LANES = 8  #: scenarios per group: one 512-bit vector of float64
 

@@ -23,7 +23,7 @@ import numba as nb
 import numpy as np
 
 from .network import EXIT, SINK, STOP_LINE, Network, Scenario, build_network, sample_demand
-from .numerics import JIT, JIT_INLINE, RHO_EPS, demand, hll_flux, max_wave_speed, pressure, relax_cell, supply, velocity
+from .numerics import JIT, RHO_EPS, demand, hll_flux, max_wave_speed, pressure, relax_cell, supply, velocity
 from .params import ModelParams
 from .road import GHOST, reconstruct_faces
 
@@ -346,7 +346,7 @@ def _end_substep(b, sig, queue, acc, jq, t, junc, seg_int, stopped, tb, dt):
     t[b] = tb + dt
 
 
-@nb.njit(**JIT_INLINE)
+@nb.njit(**JIT)
 def _speed(rho, y, p, vmax):
     """v = y/rho - P clamped to [0, v_max] (:func:`numerics.velocity` with P known)."""
     if rho <= RHO_EPS:
@@ -367,7 +367,7 @@ def _primitives(u, s, c, cp, rho_jam, prim):
         prim[s, i, c] = _speed(u[s, 2 * i, c], u[s, 2 * i + 1, c], p, cp[i, 0])
 
 
-@nb.njit(**JIT_INLINE)
+@nb.njit(**JIT)
 def _hll_class(rl, yl, rr, yr, vl, vr, sl, sr):
     """HLL flux (rho v, y v) of one class between two cells, given the wave-speed bounds."""
     if rl <= RHO_EPS and rr <= RHO_EPS:
@@ -385,7 +385,7 @@ def _hll_class(rl, yl, rr, yr, vl, vr, sl, sr):
             (sr * yl * vl - sl * yr * vr + sl * sr * (yr - yl)) * inv)
 
 
-@nb.njit(**JIT_INLINE)
+@nb.njit(**JIT)
 def _wave_bounds(sl, sr, rl, yl, vl, pl, rr, vr, pr, g):
     """HLL speed bounds (sl, sr) widened by one class's waves in a left (rho, y, v, P) and a right
     (rho, v, P) cell, ``g`` its pressure exponent; a class absent on a side adds nothing."""

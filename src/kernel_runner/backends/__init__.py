@@ -40,6 +40,23 @@ class Backend(Protocol):
     def fetch(self, record: dict[str, Any], staging: Path) -> None: ...
 
 
+# what Snakemake sets to a job's thread count; the kernel chain's rules have 0 threads (they only
+# wait), and OMP_NUM_THREADS=0 is invalid (libgomp complains and torch ignores it)
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "GOTO_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                    "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+def kernel_environment(env: dict[str, str], **extra: str) -> dict[str, str]:
+    """The environment a kernel starts with: ``env`` plus ``extra``, without thread-count
+    variables that are not a positive integer (a kernel is its own machine: it sizes its threads
+    to its own cores)."""
+    out = dict(env, **extra)
+    for name in THREAD_VARIABLES:
+        if name in out and not (out[name].isdigit() and int(out[name]) > 0):
+            del out[name]
+    return out
+
+
 def copy_work_folder(work: Path, staging: Path, log: list[dict[str, Any]]) -> None:
     """``fetch`` of backends whose kernel works in a folder this machine can read."""
     import json
