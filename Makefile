@@ -12,6 +12,7 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(BIN)/pip install -q $(TORCH)
 	$(BIN)/pip install -q -r requirements-dev.txt
 	$(BIN)/pip install -q --no-deps -e .
+	$(BIN)/python -m arz_rl.warmup  # compile the numba kernels once, into ~/.cache/arz_rl
 	touch $@
 
 install: $(BIN)/.installed
