@@ -83,3 +83,11 @@ def test_ppo_with_several_envs_trains_on_the_batched_simulator(tmp_path):
     assert len(curve["episode_return"]) >= 512 // 4 // 4  # 4 envs x 4-decision episodes
     assert all(np.isfinite(curve["episode_return"])) and len(set(curve["episode_return"])) > 1
     assert any("simulated on numba" in m or "simulated on cuda" in m for m in messages)
+
+
+def test_warm_up_calls_every_kernel_a_run_uses():
+    from arz_rl.warmup import warm_up
+
+    lines: list[str] = []
+    assert warm_up(log=lines.append) > 0.0
+    assert len(lines) == 5 and all(line.startswith("[warmup] ") for line in lines)
