@@ -106,18 +106,19 @@ def test_batched_vec_env_matches_single_envs():
     from arz_rl.vec_env import BatchedCorridorVecEnv
 
     kwargs = {"scenario": "corridor", "episode_length": 60.0}
-    vec = BatchedCorridorVecEnv(3, **kwargs)
+    vec = BatchedCorridorVecEnv(4, **kwargs)
+    assert vec.sim.lanes  # a batch of 4 steps in SIMD lanes
     vec.seed(7)
     obs = vec.reset()
     singles = []
-    for b in range(3):  # the same initial state and demand as env b of the batch
+    for b in range(4):  # the same initial state and demand as env b of the batch
         env = SignalCorridorEnv(**kwargs)
         env.reset(seed=0)
         for name in ("U", "queue", "sig", "demand_rates", "t", "acc", "jq"):
             getattr(env.sim, name)[0] = getattr(vec.sim, name)[b]
         singles.append(env)
     np.testing.assert_allclose(obs, np.stack([e._observation() for e in singles]), atol=1e-6)
-    actions = np.random.default_rng(1).integers(0, 2, size=(4, 3, 3))
+    actions = np.random.default_rng(1).integers(0, 2, size=(4, 4, 3))
     for k in range(4):
         obs, rewards, dones, infos = vec.step(actions[k])
         for b, env in enumerate(singles):

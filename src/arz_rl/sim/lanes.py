@@ -3,7 +3,7 @@
 :func:`arz_rl.sim.simulator._advance_first_order` steps one scenario at a time: every cell
 update is a chain of scalar operations with branches (vacuum, clamping, the HLL cases, the
 demand/supply cases).  Here groups of :data:`LANES` scenarios are stepped together with the
-scenario index innermost, ``W[g, s, q, c, lane]``, so each operation runs on all lanes of a
+scenario index innermost, ``W[g, s, c, q, lane]``, so each operation runs on all lanes of a
 group at once: every lane loop below compiles to vector instructions, its branches to per-lane
 selects.  Each lane keeps its own time, CFL step and signal events; a group runs as many
 substeps as its slowest lane needs, and a lane that has reached ``t_end`` idles with a step of
@@ -18,8 +18,9 @@ the scalar one otherwise.
 What keeps a lane loop vectorised (checked with LLVM's remarks while writing this): helpers
 called inside it take scalars only and are inlined (an array argument costs reference-count
 calls, and any call keeps the loop scalar); divisions are plain (``error_model="numpy"``);
-the trip count is read at run time (a constant 8 makes LLVM unroll the loop instead); stores
-are unconditional (a select picks the old value).
+the trip count is read at run time (a constant 8 makes LLVM unroll the loop instead); arrays
+are flat and indexed with unsigned offsets (below); stores are unconditional (a select picks
+the old value).
 """
 
 from __future__ import annotations
@@ -135,7 +136,7 @@ def _constants(cp):
 # constant LLVM can see (rows of LANES values), where signed or multi-dimensional indexing needs
 # run-time overlap checks, too many of them for the cell update.  Layouts (lane innermost):
 # W (G, S, C, 4, LANES), prim (S, C, 4, LANES) (v_m, v_c, P_m, P_c), fout/fin (S, 4, LANES),
-# flows per entry (E, 2, LANES), scratch rows ``sc`` (N_ROWS, LANES) named R_*.
+# flows per entry (E, 8, LANES), scratch rows ``sc`` (N_ROWS, LANES) named R_*.
 _Q = tuple(np.uint64(q * LANES) for q in range(4))
 Q0, Q1, Q2, Q3 = _Q
 CELL = np.uint64(4 * LANES)  #: values per cell in W and prim
@@ -332,13 +333,13 @@ def _cell(g, s, c, n_seg, n_c):
 
 
 @nb.njit(**JIT)
-def _boundary_fluxes(Wf, g, b0, lanes, queue, seg_int, seg_frac, junc_times, sig, entry_seg, cp, rho_jam, n_c,
+def _boundary_fluxes(Wf, g, b0, lanes, nl, queue, seg_int, seg_frac, junc_times, sig, entry_seg, cp, rho_jam, n_c,
                      sc, fin, fout, flows, exit_flux):
     """:func:`simulator._boundary_fluxes` for the lanes of group g (``Wf``: W flat): ``fin``/``fout``
     (S, 4, LANES), ``flows`` (E, 8, LANES) (rows: queue/dt, arrival rates, entry fluxes, per class;
-    the rates filled by the caller), ``exit_flux`` (2, LANES); ``sc`` the scratch rows, flat."""
+    the rates filled by the caller), ``exit_flux`` (2, LANES); ``sc`` the scratch rows, flat;
+    ``nl`` = LANES, the lane loops' trip count (see :func:`_advance_group`)."""
     n_seg = seg_int.shape[0]
-    nl = np.uint64(LANES)
     finf, foutf, flowsf = fin.reshape(-1), fout.reshape(-1), flows.reshape(-1)
     fin[:] = 0.0
     exit_flux[:] = 0.0
@@ -448,7 +449,7 @@ def _advance_group(g, W, U, queue, sig, request, plan, t, t_end, demand_rates, k
                 sc2[ROW_DT_SAFE, lane] = 1.0
             sc2[ROW_DT, lane] = dt
             sc2[ROW_LAM, lane] = dt / dx
-        _boundary_fluxes(Wf, g, b0, lanes, queue, seg_int, seg_frac, junc_times, sig, entry_seg, cp, rho_jam, n_c,
+        _boundary_fluxes(Wf, g, b0, lanes, nl, queue, seg_int, seg_frac, junc_times, sig, entry_seg, cp, rho_jam, n_c,
                          sc, fin, fout, flows, ex)
         sc2[ROW_TTS:ROW_STOP] = 0.0
         for s in range(n_seg):
