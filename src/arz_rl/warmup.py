@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from .env import SignalCorridorEnv
-from .sim import Simulator, make_scenario
+from .sim import ModelParams, Simulator, make_scenario
 from .sim.road import primitive_from_road, road_from_primitive, solve_road
 from .validate import mass_balance
 
@@ -57,13 +57,13 @@ def _mass_balance() -> None:
 
 
 def _road() -> None:
-    sim = Simulator(make_scenario("single"))
-    n = 16
-    u = road_from_primitive(np.full(n, 0.02), np.full(n, 10.0), np.full(n, 0.02), np.full(n, 10.0), sim.cp,
-                            sim.rho_jam)
+    params = ModelParams()
+    cp, n = params.class_arrays(), 16
+    u = road_from_primitive(np.full(n, 0.02), np.full(n, 10.0), np.full(n, 0.02), np.full(n, 10.0), cp,
+                            params.rho_jam)
     for order in (1, 2):
-        solve_road(u.copy(), 50.0, 1.0, order, 0.45, sim.cp, sim.rho_jam)
-    primitive_from_road(u, sim.cp, sim.rho_jam)
+        solve_road(u.copy(), 50.0, 1.0, order, 0.45, cp, params.rho_jam)
+    primitive_from_road(u, cp, params.rho_jam)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -328,7 +328,8 @@ def _entry_flux(W, ow, nl, flows, eo, cp, rho_jam, fin, fi):
 
 @nb.njit(**JIT_INLINE)
 def _cell(g, s, c, n_seg, n_c):
-    """Offset of cell c of segment s of group g in W flat."""
+    """Offset of cell c of segment s of group g in W flat; with g = 0, its offset in prim (which
+    has W's layout for one group)."""
     return np.uint64(((g * n_seg + s) * n_c + c) * 4 * LANES)
 
 
@@ -418,7 +419,7 @@ def _advance_group(g, W, U, queue, sig, request, plan, t, t_end, demand_rates, k
                     W[g, s, c, q, lane] = U[b0 + lane, s, q, c]
     for s in range(n_seg):
         for c in range(GHOST, GHOST + seg_int[s, 0]):
-            _primitives(Wf, _cell(g, s, c, n_seg, n_c), primf, np.uint64((s * n_c + c) * 4 * LANES), nl, cp, rho_jam)
+            _primitives(Wf, _cell(g, s, c, n_seg, n_c), primf, _cell(0, s, c, n_seg, n_c), nl, cp, rho_jam)
     while True:
         any_active = False
         for lane in range(lanes):
@@ -433,7 +434,7 @@ def _advance_group(g, W, U, queue, sig, request, plan, t, t_end, demand_rates, k
         sc2[ROW_SMAX] = 1e-6
         for s in range(n_seg):
             for c in range(GHOST, GHOST + seg_int[s, 0]):
-                _max_speeds(primf, np.uint64((s * n_c + c) * 4 * LANES), nl, cp, sc)
+                _max_speeds(primf, _cell(0, s, c, n_seg, n_c), nl, cp, sc)
         for lane in range(LANES):
             if active[lane]:
                 dt = max(min(sc2[ROW_DT, lane], cfl * dx / sc2[ROW_SMAX, lane]), T_EPS)
@@ -459,7 +460,7 @@ def _advance_group(g, W, U, queue, sig, request, plan, t, t_end, demand_rates, k
             for k in range(n):
                 c = GHOST + k
                 ow = _cell(g, s, c, n_seg, n_c)
-                op = np.uint64((s * n_c + c) * 4 * LANES)
+                op = _cell(0, s, c, n_seg, n_c)
                 if k < n - 1:
                     _hll(Wf, ow, primf, op, nl, cp, sc)
                 else:

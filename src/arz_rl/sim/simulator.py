@@ -668,6 +668,7 @@ class Simulator:
         if self.lanes:
             groups = -(-b // lane_kernel.LANES)
             self._lane_scratch = np.zeros((groups, s, self.U.shape[3], 4, lane_kernel.LANES))
+            self._lane_advance = lane_kernel.advance_lanes if self.parallel else lane_kernel.advance_lanes_serial
         self.valid = np.zeros((s, self.U.shape[3]), dtype=bool)
         for k in range(s):
             self.valid[k, GHOST:GHOST + self.net.seg_int[k, 0]] = True
@@ -730,9 +731,7 @@ class Simulator:
                 self.demand_rates, net.knots, net.seg_int, net.seg_frac, net.junc, net.junc_times, net.entry_seg)
         tail = (self.cfl, self.scenario.dx, self.cp, self.rho_jam, self.acc, self.jq)
         if self.lanes:
-            from .lanes import advance_lanes, advance_lanes_serial
-
-            (advance_lanes if self.parallel else advance_lanes_serial)(self._lane_scratch, *args, *tail)
+            self._lane_advance(self._lane_scratch, *args, *tail)
         elif self._general:
             kernel = advance_general_parallel if self.parallel else advance_general_serial
             kernel(*args, self.order, *tail)

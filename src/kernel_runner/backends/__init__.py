@@ -11,6 +11,7 @@ above them (:mod:`kernel_runner.poll`, :mod:`kernel_runner.download`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -46,7 +47,7 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "GOTO_NUM_THREADS", "OPENBLAS_NUM_THREADS
                     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 
-def kernel_environment(env: dict[str, str], **extra: str) -> dict[str, str]:
+def kernel_environment(env: Mapping[str, str], **extra: str) -> dict[str, str]:
     """The environment a kernel starts with: ``env`` plus ``extra``, without thread-count
     variables that are not a positive integer (a kernel is its own machine: it sizes its threads
     to its own cores)."""

@@ -53,7 +53,7 @@ class LocalBackend:
         work.mkdir(parents=True)
         script = (kernel_dir / "kernel.py").resolve()
         cmd = [self.python, "-m", "kernel_runner.backends.local_supervisor", str(script), str(work), str(base)]
-        env = kernel_environment(dict(os.environ))
+        env = kernel_environment(os.environ)
         src = str(Path(__file__).resolve().parents[2])  # the supervisor needs only kernel_runner itself
         env["KERNEL_RUNNER_USER_PYTHONPATH"] = env.get("PYTHONPATH", "")
         env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")

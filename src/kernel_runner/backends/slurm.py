@@ -108,7 +108,7 @@ class SlurmBackend:
                f"--output={base}/slurm-%j.out", "--export=ALL", *self.sbatch_args(run.get("device", "auto")),
                str((kernel_dir / "kernel.py").resolve())]
         # the kernel's `#!/usr/bin/env python3` finds the configured interpreter first
-        env = kernel_environment(dict(os.environ), PYTHONUNBUFFERED="1")
+        env = kernel_environment(os.environ, PYTHONUNBUFFERED="1")
         env["PATH"] = str(Path(self.python).parent) + os.pathsep + env.get("PATH", "")
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=base, timeout=120)
