@@ -35,29 +35,124 @@ def tiny_run(tmp_path_factory) -> Path:
 
 
 SLURM_SCRIPT = Path(__file__).parent / "slurm_cluster.sh"
+#: every process the suite starts inherits this variable (set at start-up), so the check at the
+#: end of the session finds the ones left behind, detached or not
+SESSION_MARK = "ARZ_TEST_SESSION"
+#: the machine's own SLURM configuration, which the suite must leave as it found it
+MACHINE_SLURM = Path("/etc/slurm")
+
+
+def pytest_configure(config) -> None:
+    import os
+    import time
+
+    # a new mark per session: a pytest run inside a test has its own
+    os.environ[SESSION_MARK] = f"{os.getpid()}-{time.time_ns()}"
+    config.stash[_MACHINE_SLURM_KEY] = _tree_digest(MACHINE_SLURM)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """After every fixture's teardown: fail the run if a process started by the suite is still
+    alive (listed), or if the machine's SLURM configuration changed."""
+    import os
+    from multiprocessing import resource_tracker
+
+    # the tracker multiprocessing starts for this process (training workers) would end with it
+    resource_tracker._resource_tracker._stop()
+    # processes killed at teardown may take a moment to go
+    left = leftover_processes(os.environ[SESSION_MARK], grace_s=float(os.environ.get("ARZ_LEAK_GRACE_S", "10")))
+    problems = [f"process left behind by the test suite: pid {pid}: {cmd}" for pid, cmd in left]
+    if _tree_digest(MACHINE_SLURM) != session.config.stash[_MACHINE_SLURM_KEY]:
+        problems.append(f"the test suite changed the machine's SLURM configuration under {MACHINE_SLURM}")
+    if problems:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        for line in problems:
+            (reporter.write_line if reporter else print)("LEAK: " + line)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_MACHINE_SLURM_KEY = pytest.StashKey[str]()
+
+
+def _tree_digest(root: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    if root.is_dir():
+        for path in sorted(root.rglob("*")):
+            if path.is_file():
+                digest.update(str(path).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def leftover_processes(mark: str, grace_s: float = 0.0) -> list[tuple[int, str]]:
+    """(pid, command line) of live processes other than this one whose environment holds
+    ``ARZ_TEST_SESSION=mark``, waiting up to ``grace_s`` for them to end by themselves."""
+    import os
+    import time
+
+    needle = f"{SESSION_MARK}={mark}".encode()
+    deadline = time.time() + grace_s
+    while True:
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                if needle not in (entry / "environ").read_bytes().split(b"\0"):
+                    continue
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+            except OSError:  # gone meanwhile, or not ours to read
+                continue
+            if state != "Z":  # a zombie has ended; it only waits for its parent to reap it
+                found.append((int(entry.name), cmd))
+        if not found or time.time() >= deadline:
+            return found
+        time.sleep(0.5)
+
+
+def _slurm_answers(env: dict | None = None) -> bool:
+    import shutil
+    import subprocess
+
+    if not shutil.which("sinfo"):
+        return False
+    out = subprocess.run(["sinfo", "-h", "-o", "%a"], capture_output=True, text=True, timeout=30, env=env)
+    return out.returncode == 0 and "up" in out.stdout
 
 
 @pytest.fixture(scope="session")
-def slurm_cluster() -> None:
-    """A running SLURM cluster (tests/slurm_cluster.sh; `.ci/run` starts it).
+def slurm_cluster():
+    """A running SLURM cluster for the SLURM tests.
 
-    Started here when SLURM is installed and we are root; otherwise the test is skipped,
-    unless ARZ_REQUIRE_SLURM=1 (CI), where a missing cluster is a failure.
+    A cluster that already answers (the machine's own, or the test cluster started by hand) is
+    used and left running.  Otherwise, as root with SLURM installed, the test cluster of
+    tests/slurm_cluster.sh is started here, in its own folder (its own SLURM_CONF and munge), and
+    stopped at the end of the session, also after a failure or Ctrl-C.  Elsewhere the tests are
+    skipped, unless ARZ_REQUIRE_SLURM=1 (CI), where a missing cluster is a failure.
     """
     import os
     import shutil
     import subprocess
 
-    def answering() -> bool:
-        if not shutil.which("sinfo"):
-            return False
-        out = subprocess.run(["sinfo", "-h", "-o", "%a"], capture_output=True, text=True, timeout=30)
-        return out.returncode == 0 and "up" in out.stdout
-
-    if not answering() and shutil.which("slurmctld") and os.geteuid() == 0:
-        subprocess.run(["bash", str(SLURM_SCRIPT), "start"], check=False, timeout=120)
-    if not answering():
-        msg = "no SLURM cluster answers: run `sudo tests/slurm_cluster.sh install && sudo tests/slurm_cluster.sh start`"
-        if os.environ.get("ARZ_REQUIRE_SLURM") == "1":
-            pytest.fail(msg)
-        pytest.skip(msg)
+    started = False
+    if not _slurm_answers():
+        conf = subprocess.run(["bash", str(SLURM_SCRIPT), "conf"], capture_output=True, text=True).stdout.strip()
+        test_env = {**os.environ, "SLURM_CONF": conf}
+        if not _slurm_answers(test_env) and shutil.which("slurmctld") and os.geteuid() == 0:
+            subprocess.run(["bash", str(SLURM_SCRIPT), "start"], check=False, timeout=120)
+            started = True
+        os.environ["SLURM_CONF"] = conf
+    try:
+        if not _slurm_answers():
+            msg = ("no SLURM cluster answers: run `sudo tests/slurm_cluster.sh install` (the tests start it as "
+                   "root) or `sudo tests/slurm_cluster.sh start` and export SLURM_CONF=$(tests/slurm_cluster.sh conf)")
+            if os.environ.get("ARZ_REQUIRE_SLURM") == "1":
+                pytest.fail(msg)
+            pytest.skip(msg)
+        yield
+    finally:
+        if started:
+            subprocess.run(["bash", str(SLURM_SCRIPT), "stop"], check=False, timeout=120)
