@@ -20,7 +20,7 @@ import numpy as np
 
 from arz_rl.env import SignalCorridorEnv
 from arz_rl.sim import Simulator, make_scenario
-from arz_rl.sim.simulator import ACC_SUBSTEPS
+from arz_rl.sim.layout import ACC_SUBSTEPS
 
 
 def env_rate(scenario: str, seconds: float) -> tuple[float, float]:
@@ -44,11 +44,11 @@ def env_rate(scenario: str, seconds: float) -> tuple[float, float]:
     return steps / elapsed, substeps * env.sim.net.total_cells() / elapsed
 
 
-def batch_rate(batch: int, seconds: float, scenario: str = "single", device: str = "numba",
+def batch_rate(batch: int, seconds: float, scenario: str = "single", device: str = "cpu", engine: str | None = None,
                lanes: bool | None = None) -> tuple[float, float]:
     """(env steps/s summed over the batch, cell-updates/s) of ``batch`` scenarios stepped at once
     (``lanes``: the simulator's choice of the SIMD-lane kernel)."""
-    sim = Simulator(make_scenario(scenario), batch_size=batch, parallel=True, device=device, lanes=lanes)
+    sim = Simulator(make_scenario(scenario), batch_size=batch, parallel=True, device=device, engine=engine, lanes=lanes)
     sim.reset(np.random.default_rng(0))
     rng = np.random.default_rng(1)
     warm = time.perf_counter()
@@ -115,11 +115,11 @@ def main() -> None:
         ("cell-updates/s, batch of 64", batch_cells, None),
         ("cell-updates/s, streaming ceiling (same array size)", ceiling, None),
     ]
-    torch_cpu, _ = batch_rate(64, args.seconds, device="cpu")
+    torch_cpu, _ = batch_rate(64, args.seconds, engine="torch")
     rows.append(("env steps/s, batch of 64, torch step on the CPU", torch_cpu, None))
     if torch.cuda.is_available():
         for name in ("single", "corridor"):
-            gpu, gpu_cells = batch_rate(args.gpu_batch, args.seconds, scenario=name, device="cuda")
+            gpu, gpu_cells = batch_rate(args.gpu_batch, args.seconds, scenario=name, device="gpu")
             gpu_name = torch.cuda.get_device_name(0)
             rows.append((f"env steps/s, batch of {args.gpu_batch} {name}, torch step on {gpu_name}", gpu, None))
             rows.append((f"cell-updates/s, same (GPU {name})", gpu_cells, None))

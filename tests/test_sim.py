@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from arz_rl.sim import ModelParams, Simulator, VehicleClass, make_scenario
+from arz_rl.sim.layout import ACC_SUBSTEPS
 from arz_rl.sim.network import build_network
-from arz_rl.sim.numerics import hll_flux, pressure
+from arz_rl.sim.physics import class_constants, hll_flux, pressure
 from arz_rl.sim.riemann import OneClassARZ
-from arz_rl.sim.simulator import ACC_SUBSTEPS
 from arz_rl.validate import CASES, mass_balance, riemann_study
 
 RESOLUTIONS = (100, 200, 400)
@@ -69,7 +69,8 @@ def _random_states(rng, n, params):
         e = rng.uniform(0.01, 0.99) * params.rho_jam
         share = rng.uniform(0.01, 0.99)
         rho = np.array([share * e / cp[0, 3], (1 - share) * e])
-        p = np.array([pressure(i, e, cp, params.rho_jam) for i in range(2)])
+        ks = class_constants(cp)
+        p = np.array([pressure(ks[i], e, params.rho_jam) for i in range(2)])
         v = np.array([rng.uniform(0, cp[i, 0] - p[i]) for i in range(2)])
         out.append((rho, v, p))
     return out
@@ -119,18 +120,18 @@ def test_lane_kernel_conserves_mass_to_round_off():
 
 
 def test_torch_step_conserves_mass_to_round_off():
-    b = mass_balance(duration=900.0, device="cpu")
+    b = mass_balance(duration=900.0, engine="torch")
     assert b["arrived"] > 1000 and b["clamped"] == 0.0
     assert b["relative_residual"] < 1e-12, b
 
 
-@pytest.mark.parametrize("order,device,lanes", [(1, "numba", False), (1, "numba", True), (2, "numba", False),
-                                                (1, "cpu", False)])
-def test_random_control_keeps_states_admissible(order, device, lanes):
-    sim = Simulator(make_scenario("corridor"), batch_size=3, order=order, device=device, lanes=lanes or None)
+@pytest.mark.parametrize("order,engine,lanes", [(1, "numba", False), (1, "numba", True), (2, "numba", False),
+                                                (1, "torch", False)])
+def test_random_control_keeps_states_admissible(order, engine, lanes):
+    sim = Simulator(make_scenario("corridor"), batch_size=3, order=order, engine=engine, lanes=lanes or None)
     sim.reset(np.random.default_rng(3))
     rng = np.random.default_rng(4)
-    for _ in range(120 if device == "numba" else 30):  # the torch step is slow on a CPU
+    for _ in range(120 if engine == "numba" else 30):  # the torch step is slow on a CPU
         sim.request[:] = rng.integers(0, 2, size=sim.request.shape)
         sim.advance(15.0)
         fields = sim.fields()
@@ -249,7 +250,7 @@ def test_lane_kernel_needs_integer_pressure_exponents():
 def test_torch_step_equals_the_numba_kernel(scenario):
     sc = make_scenario(scenario)
     cpu = Simulator(sc, batch_size=4, parallel=False)
-    tor = Simulator(sc, batch_size=4, device="cpu")  # the GPU code path, on torch's CPU
+    tor = Simulator(sc, batch_size=4, engine="torch")  # the GPU code path, on torch's CPU
     for sim in (cpu, tor):
         sim.reset(np.random.default_rng(3))
         sim.set_plan(60.0, 25.0)
@@ -272,4 +273,8 @@ def test_torch_step_equals_the_numba_kernel(scenario):
 
 def test_torch_step_is_first_order_only():
     with pytest.raises(ValueError, match="order=1"):
-        Simulator(make_scenario("single"), order=2, device="cpu")
+        Simulator(make_scenario("single"), order=2, engine="torch")
+    with pytest.raises(ValueError, match="numba runs on the cpu"):
+        Simulator(make_scenario("single"), device="gpu", engine="numba")
+    with pytest.raises(ValueError, match="device='cuda'"):
+        Simulator(make_scenario("single"), device="cuda")

@@ -11,8 +11,8 @@ from typing import Protocol
 import numpy as np
 
 from .env import SignalCorridorEnv
+from .sim.layout import SEG_ENTRY, SIG_PHASE
 from .sim.params import PER_HOUR
-from .sim.simulator import SIG_PHASE
 
 
 class Controller(Protocol):
@@ -90,8 +90,8 @@ class MaxPressure:
         env.set_fixed_plan(0.0, 0.0)
         net = env.sim.net
         self._pce = np.array([env.sim.params.motorcycles.pce, env.sim.params.cars.pce])
-        self._entry_of = net.seg_int[:, 1]
-        self._dest = net.seg_int[:, 5:7]
+        self._entry_of = net.seg_int[:, SEG_ENTRY]
+        self._dest = net.destinations
         self._frac = net.seg_frac
 
     def pressures(self, env: SignalCorridorEnv) -> np.ndarray:

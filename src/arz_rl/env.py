@@ -40,7 +40,7 @@ import numpy as np
 from gymnasium import spaces
 
 from .sim import Simulator, make_scenario
-from .sim.simulator import (
+from .sim.layout import (
     ACC_ARRIVED,
     ACC_DELAY,
     ACC_ENTERED,
@@ -49,6 +49,7 @@ from .sim.simulator import (
     ACC_TTS,
     JQ_INTEGRAL,
     JQ_NOW,
+    SEG_CELLS,
     SIG_PHASE,
     SIG_TRANS,
 )
@@ -82,7 +83,7 @@ class SignalCorridorEnv(gym.Env):
         if self.n_decisions < 1:
             raise ValueError("episode_length must cover at least one decision interval")
         self.reward_kind = reward
-        self.k_obs = min(k_obs, int(self.sim.net.seg_int[:, 0].min()))
+        self.k_obs = min(k_obs, int(self.sim.net.seg_int[:, SEG_CELLS].min()))
         self.demand_noise = demand_noise
         self.n_junctions = self.sim.net.n_junctions
         dim = self.sim.observation_size(self.k_obs)

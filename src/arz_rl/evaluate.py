@@ -22,7 +22,7 @@ import numpy as np
 
 from .baselines import Controller
 from .env import SignalCorridorEnv
-from .sim.simulator import ACC_ARRIVED, ACC_DELAY, ACC_EXITED, ACC_SWITCHES, ACC_TTS, JQ_INTEGRAL, JQ_MAX
+from .sim.layout import ACC_ARRIVED, ACC_DELAY, ACC_EXITED, ACC_SWITCHES, ACC_TTS, JQ_INTEGRAL, JQ_MAX
 from .stats import METRICS  # noqa: F401  (re-exported)
 
 

@@ -21,11 +21,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .sim.layout import ACC_ARRIVED, ACC_CLAMPED, ACC_EXITED
 from .sim.network import make_scenario
 from .sim.params import KMH, PER_KM, ModelParams
 from .sim.riemann import OneClassARZ
 from .sim.road import primitive_from_road, road_from_primitive, solve_road
-from .sim.simulator import ACC_ARRIVED, ACC_CLAMPED, ACC_EXITED, Simulator
+from .sim.simulator import Simulator
 
 LENGTH = 1000.0  #: m, the Riemann domain; the jump sits at its middle
 T_FINAL = 25.0  #: s, before any wave reaches an end
@@ -141,11 +142,11 @@ def _profile(case: RiemannCase, num: dict[str, np.ndarray], n: int, params: Mode
 
 
 def mass_balance(scenario: str = "corridor", duration: float = 3600.0, order: int = 1,
-                 device: str = "numba", lanes: bool | None = None) -> dict[str, float]:
+                 engine: str = "numba", lanes: bool | None = None) -> dict[str, float]:
     """Vehicles in = out + on the road (+ in entry queues) over a signalised run, in vehicles;
-    ``device``, ``lanes``: the simulator's (numba, or a torch device for the torch step; the
-    SIMD-lane kernel)."""
-    sim = Simulator(make_scenario(scenario), order=order, device=device, lanes=lanes)
+    ``engine``, ``lanes``: the simulator's (numba, or the torch step on the CPU; the SIMD-lane
+    kernel)."""
+    sim = Simulator(make_scenario(scenario), order=order, engine=engine, lanes=lanes)
     sim.reset(np.random.default_rng(7))
     sim.set_plan(90.0, 45.0, np.array([0.0, 30.0, 60.0][: sim.net.n_junctions]))
     initial = float(sim.vehicles_on_road().sum())

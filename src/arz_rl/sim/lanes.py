@@ -1,6 +1,6 @@
 """The first-order kernel with scenarios in SIMD lanes: a batch-innermost layout for batches.
 
-:func:`arz_rl.sim.simulator._advance_first_order` steps one scenario at a time: every cell
+:func:`arz_rl.sim.scalar.advance_first_order` steps one scenario at a time: every cell
 update is a chain of scalar operations with branches (vacuum, clamping, the HLL cases, the
 demand/supply cases).  Here groups of :data:`LANES` scenarios are stepped together with the
 scenario index innermost, ``W[g, s, c, q, lane]``, so each operation runs on all lanes of a
@@ -30,105 +30,39 @@ import math
 import numba as nb
 import numpy as np
 
-from .network import EXIT, SINK, STOP_LINE
-from .numerics import JIT, JIT_INLINE, RHO_EPS
-from .road import GHOST
-from .simulator import (
+from . import physics
+from .junctions import count_boundary_flows, end_substep, flowing_phase, rates_at, route_outflow, signal_step
+from .layout import (
     ACC_CLAMPED,
     ACC_DELAY,
     ACC_DIST,
     ACC_TTS,
+    CP_GAMMA,
+    GHOST,
+    JIT,
+    JIT_INLINE,
+    JT_ALL_RED,
+    SEG_CELLS,
+    SEG_DEST,
+    SEG_JUNCTION,
+    SEG_OUT,
+    SEG_PHASE,
+    STOP_LINE,
     T_EPS,
-    _count_boundary_flows,
-    _end_substep,
-    _flowing_phase,
-    _rates_at,
-    _signal_step,
 )
-from .simulator import _hll_class as _scalar_hll_class
-from .simulator import _speed as _scalar_speed
-from .simulator import _wave_bounds as _scalar_wave_bounds
+from .physics import clamp_vacuum, class_constants, hll_class, relaxation_factors, speed, wave_bounds
 
-# the scalar kernel's pointwise helpers, compiled again to be inlined into the lane loops (the
-# scalar kernel keeps them as calls: inlining them there only costs compile time)
-_speed = nb.njit(**JIT_INLINE)(_scalar_speed.py_func)
-_hll_class = nb.njit(**JIT_INLINE)(_scalar_hll_class.py_func)
-_wave_bounds = nb.njit(**JIT_INLINE)(_scalar_wave_bounds.py_func)
+# the physics for exponents 1 and 2 only: closed forms, nothing in them that keeps a loop scalar
+_closed = physics.build(general_exponents=False)
+pressure, outflow_demand, entry_share = _closed.pressure, _closed.outflow_demand, _closed.entry_share
+pce_supply, relax_and_account = _closed.pce_supply, _closed.relax_and_account
 
 LANES = 8  #: scenarios per group: one 512-bit vector of float64
 
 
 def supports(cp: np.ndarray) -> bool:
     """Whether this kernel applies to the class constants ``cp`` (both pressure exponents 1 or 2)."""
-    return bool(np.all((cp[:, 1] == 1.0) | (cp[:, 1] == 2.0)))
-
-
-# -- pointwise numerics on scalars (class constants k = (v_max, gamma, pce)) ----------------------
-@nb.njit(**JIT_INLINE)
-def _pressure(k, e, rho_jam):
-    """:func:`numerics.pressure` for gamma 1 or 2."""
-    r = e / rho_jam
-    p = k[0] * r
-    if k[1] == 2.0:
-        p = p * r
-    return p if r > 0.0 else 0.0
-
-
-@nb.njit(**JIT_INLINE)
-def _critical(k, w, b, rho_jam):
-    """:func:`numerics._critical_eff_density` for gamma 1 or 2."""
-    kk = w * rho_jam / k[0]
-    if k[1] == 1.0:
-        return 0.5 * (kk + b)
-    return (2.0 * b + math.sqrt(4.0 * b * b + 12.0 * kk * rho_jam)) / 6.0
-
-
-@nb.njit(**JIT_INLINE)
-def _on_curve(k, e, b, w, rho_jam):
-    """:func:`numerics.class_flux_on_curve`."""
-    rho = (e - b) / k[2]
-    return max(0.0, rho * (w - _pressure(k, e, rho_jam)))
-
-
-@nb.njit(**JIT_INLINE)
-def _demand(k, rho, y, e, rho_jam):
-    """:func:`numerics.demand` of a class with state (rho, y) in a cell of rho_eff ``e``."""
-    w = y / rho
-    b = e - k[2] * rho
-    ec = _critical(k, w, b, rho_jam)
-    q = _on_curve(k, e if e <= ec else ec, b, w, rho_jam)
-    return 0.0 if rho <= RHO_EPS or w <= _pressure(k, b, rho_jam) else q
-
-
-@nb.njit(**JIT_INLINE)
-def _supply(k, rho, y, e, w_in, rho_jam):
-    """:func:`numerics.supply` of a class with state (rho, y) in a cell of rho_eff ``e``."""
-    b = e - k[2] * rho
-    ec = _critical(k, w_in, b, rho_jam)
-    cap = _on_curve(k, ec, b, w_in, rho_jam)
-    p_star = w_in - _speed(rho, y, _pressure(k, e, rho_jam), k[0])
-    ratio = p_star / k[0]
-    e_star = rho_jam * (ratio if k[1] == 1.0 else math.sqrt(max(ratio, 0.0)))
-    q = cap if p_star <= 0.0 or e_star <= ec else _on_curve(k, e_star, b, w_in, rho_jam)
-    return 0.0 if w_in <= _pressure(k, b, rho_jam) else q
-
-
-@nb.njit(**JIT_INLINE)
-def _pce_supply(km, kc, r0, y0, r1, y1, d0, d1, w0, w1, dp, rho_jam):
-    """:func:`simulator._pce_supply` into a cell (r0, y0, r1, y1)."""
-    e = km[2] * r0 + kc[2] * r1
-    sp = 0.0
-    if d0 > 0.0:
-        sp += km[2] * d0 / dp * km[2] * _supply(km, r0, y0, e, w0, rho_jam)
-    if d1 > 0.0:
-        sp += kc[2] * d1 / dp * kc[2] * _supply(kc, r1, y1, e, w1, rho_jam)
-    return sp
-
-
-@nb.njit(**JIT_INLINE)
-def _constants(cp):
-    """(v_max, gamma, pce) of motorcycles and of cars, as tuples the inlined helpers take."""
-    return (cp[0, 0], cp[0, 1], cp[0, 3]), (cp[1, 0], cp[1, 1], cp[1, 3])
+    return bool(np.all((cp[:, CP_GAMMA] == 1.0) | (cp[:, CP_GAMMA] == 2.0)))
 
 
 # -- lane loops -----------------------------------------------------------------------------------
@@ -155,22 +89,22 @@ CELL = np.uint64(4 * LANES)  #: values per cell in W and prim
 @nb.njit(**JIT)
 def _primitives(W, ow, prim, op, nl, cp, rho_jam):
     """Speeds and pressures of one cell (W offset ``ow``, prim offset ``op``) in every lane."""
-    km, kc = _constants(cp)
+    km, kc = class_constants(cp)
     for lane in range(nl):
         r0, y0, r1, y1 = W[ow + Q0 + lane], W[ow + Q1 + lane], W[ow + Q2 + lane], W[ow + Q3 + lane]
         e = km[2] * r0 + kc[2] * r1
-        p0 = _pressure(km, e, rho_jam)
-        p1 = _pressure(kc, e, rho_jam)
+        p0 = pressure(km, e, rho_jam)
+        p1 = pressure(kc, e, rho_jam)
         prim[op + Q2 + lane] = p0
         prim[op + Q3 + lane] = p1
-        prim[op + Q0 + lane] = _speed(r0, y0, p0, km[0])
-        prim[op + Q1 + lane] = _speed(r1, y1, p1, kc[0])
+        prim[op + Q0 + lane] = speed(r0, y0, p0, km[0])
+        prim[op + Q1 + lane] = speed(r1, y1, p1, kc[0])
 
 
 @nb.njit(**JIT)
 def _max_speeds(prim, op, nl, cp, sc):
     """``sc[R_SMAX]`` raised to the largest |eigenvalue| bound of the cell at prim offset ``op``."""
-    g0, g1 = cp[0, 1], cp[1, 1]
+    g0, g1 = cp[0, CP_GAMMA], cp[1, CP_GAMMA]
     for lane in range(nl):
         v0, v1 = prim[op + Q0 + lane], prim[op + Q1 + lane]
         m = max(sc[R_SMAX + lane], v0, abs(v0 - g0 * prim[op + Q2 + lane]))
@@ -179,42 +113,24 @@ def _max_speeds(prim, op, nl, cp, sc):
 
 @nb.njit(**JIT)
 def _hll(W, ow, prim, op, nl, cp, sc):
-    """:func:`simulator._hll_cached` between the cell at (ow, op) and the next, in every lane,
+    """:func:`arz_rl.sim.scalar._hll_cached` between the cell at (ow, op) and the next, in every lane,
     into ``sc[R_FLUX:]``."""
-    g0, g1 = cp[0, 1], cp[1, 1]
+    g0, g1 = cp[0, CP_GAMMA], cp[1, CP_GAMMA]
     wr, pr = ow + CELL, op + CELL
     for lane in range(nl):
         rml, yml, rcl, ycl = W[ow + Q0 + lane], W[ow + Q1 + lane], W[ow + Q2 + lane], W[ow + Q3 + lane]
         rmr, ymr, rcr, ycr = W[wr + Q0 + lane], W[wr + Q1 + lane], W[wr + Q2 + lane], W[wr + Q3 + lane]
         vml, vcl, vmr, vcr = prim[op + Q0 + lane], prim[op + Q1 + lane], prim[pr + Q0 + lane], prim[pr + Q1 + lane]
-        sl, sr = _wave_bounds(math.inf, -math.inf, rml, yml, vml, prim[op + Q2 + lane], rmr, vmr,
+        sl, sr = wave_bounds(math.inf, -math.inf, rml, yml, vml, prim[op + Q2 + lane], rmr, vmr,
                               prim[pr + Q2 + lane], g0)
-        sl, sr = _wave_bounds(sl, sr, rcl, ycl, vcl, prim[op + Q3 + lane], rcr, vcr, prim[pr + Q3 + lane], g1)
+        sl, sr = wave_bounds(sl, sr, rcl, ycl, vcl, prim[op + Q3 + lane], rcr, vcr, prim[pr + Q3 + lane], g1)
         # no class on either side (sl still inf): _hll_class gives zeros for both
-        f0, f1 = _hll_class(rml, yml, rmr, ymr, vml, vmr, sl, sr)
-        f2, f3 = _hll_class(rcl, ycl, rcr, ycr, vcl, vcr, sl, sr)
+        f0, f1 = hll_class(rml, yml, rmr, ymr, vml, vmr, sl, sr)
+        f2, f3 = hll_class(rcl, ycl, rcr, ycr, vcl, vcr, sl, sr)
         sc[R_FLUX + Q0 + lane] = f0
         sc[R_FLUX + Q1 + lane] = f1
         sc[R_FLUX + Q2 + lane] = f2
         sc[R_FLUX + Q3 + lane] = f3
-
-
-@nb.njit(**JIT_INLINE)
-def _relax(k, rho, y, e, fac, dx, dt, rho_jam):
-    """Relaxation and accounting of one class in an updated cell (the scalar kernel's inner
-    class loop): (y after relaxation, v, P, TTS, delay, distance, stopped-vehicle equivalents)."""
-    vmax = k[0]
-    p = _pressure(k, e, rho_jam)
-    ve = max(0.0, vmax - p)
-    v = _speed(rho, y, p, vmax)
-    v = ve + (v - ve) * fac if fac != 1.0 else v
-    present = rho > RHO_EPS
-    y = rho * (v + p) if present else y
-    v = v if present else ve
-    lag = rho * dx * (1.0 - v / vmax)
-    moving = rho > 0.0
-    return (y, v, p, rho * dx * dt if moving else 0.0, lag * dt if moving else 0.0,
-            rho * v * dx * dt if moving else 0.0, lag if present else 0.0)
 
 
 @nb.njit(**JIT)
@@ -222,7 +138,7 @@ def _update(W, ow, prim, op, nl, sc, cp, dx, rho_jam):
     """Update the cell at (ow, op) in every lane from the flux into it (``sc[R_PREV:]``) and out
     of it (``sc[R_FLUX:]``), then clamp, relax, cache speeds/pressures and account (the body of
     the scalar kernel's cell loop).  A lane whose ``sc[R_ACT]`` is 0 keeps its state."""
-    km, kc = _constants(cp)
+    km, kc = class_constants(cp)
     for lane in range(nl):
         lam, dt = sc[R_LAM + lane], sc[R_DT + lane]
         f0, f1, f2, f3 = sc[R_FLUX + Q0 + lane], sc[R_FLUX + Q1 + lane], sc[R_FLUX + Q2 + lane], \
@@ -237,16 +153,14 @@ def _update(W, ow, prim, op, nl, sc, cp, dx, rho_jam):
         sc[R_PREV + Q2 + lane] = f2
         sc[R_PREV + Q3 + lane] = f3
         clamped = sc[R_CLAMPED + lane]
-        clamped -= r0 * dx if r0 < 0.0 else 0.0
-        r0 = 0.0 if r0 < 0.0 else r0
-        y0 = 0.0 if r0 == 0.0 else y0
-        clamped -= r1 * dx if r1 < 0.0 else 0.0
-        r1 = 0.0 if r1 < 0.0 else r1
-        y1 = 0.0 if r1 == 0.0 else y1
+        r0, y0, removed0 = clamp_vacuum(r0, y0, dx)
+        r1, y1, removed1 = clamp_vacuum(r1, y1, dx)
+        clamped += removed0
+        clamped += removed1
         sc[R_CLAMPED + lane] = clamped
         e = km[2] * r0 + kc[2] * r1
-        y0, v0, p0, tts0, delay0, dist0, stop0 = _relax(km, r0, y0, e, sc[R_FAC0 + lane], dx, dt, rho_jam)
-        y1, v1, p1, tts1, delay1, dist1, stop1 = _relax(kc, r1, y1, e, sc[R_FAC1 + lane], dx, dt, rho_jam)
+        y0, v0, p0, tts0, delay0, dist0, stop0 = relax_and_account(km, r0, y0, e, sc[R_FAC0 + lane], dx, dt, rho_jam)
+        y1, v1, p1, tts1, delay1, dist1, stop1 = relax_and_account(kc, r1, y1, e, sc[R_FAC1 + lane], dx, dt, rho_jam)
         prim[op + Q0 + lane] = v0
         prim[op + Q1 + lane] = v1
         prim[op + Q2 + lane] = p0
@@ -272,24 +186,17 @@ def _stop_line_flux(W, ow, ow_a, ow_b, to_a, to_b, sh_a, sh_b, nl, sc, cp, rho_j
     in every lane: demand of that cell, limited at a stop line by the supply of the destinations
     at ``ow_a``/``ow_b`` (when ``to_a``/``to_b``; shares ``sh_a``/``sh_b``) and by ``sc[R_FLOW]``
     (1 on green)."""
-    km, kc = _constants(cp)
+    km, kc = class_constants(cp)
     for lane in range(nl):
-        r0, y0, r1, y1 = W[ow + Q0 + lane], W[ow + Q1 + lane], W[ow + Q2 + lane], W[ow + Q3 + lane]
-        e = km[2] * r0 + kc[2] * r1
-        dm0 = _demand(km, r0, y0, e, rho_jam)
-        dm1 = _demand(kc, r1, y1, e, rho_jam)
-        w0 = y0 / r0 if dm0 > 0.0 else 0.0
-        w1 = y1 / r1 if dm1 > 0.0 else 0.0
-        dp = 0.0
-        dp += km[2] * dm0
-        dp += kc[2] * dm1
+        dm0, dm1, w0, w1, dp = outflow_demand(km, kc, W[ow + Q0 + lane], W[ow + Q1 + lane], W[ow + Q2 + lane],
+                                              W[ow + Q3 + lane], rho_jam)
         theta = 1.0
         if to_a:
-            sp = _pce_supply(km, kc, W[ow_a + Q0 + lane], W[ow_a + Q1 + lane], W[ow_a + Q2 + lane],
+            sp = pce_supply(km, kc, W[ow_a + Q0 + lane], W[ow_a + Q1 + lane], W[ow_a + Q2 + lane],
                              W[ow_a + Q3 + lane], dm0, dm1, w0, w1, dp, rho_jam)
             theta = min(theta, sp / (sh_a * dp))
         if to_b:
-            sp = _pce_supply(km, kc, W[ow_b + Q0 + lane], W[ow_b + Q1 + lane], W[ow_b + Q2 + lane],
+            sp = pce_supply(km, kc, W[ow_b + Q0 + lane], W[ow_b + Q1 + lane], W[ow_b + Q2 + lane],
                              W[ow_b + Q3 + lane], dm0, dm1, w0, w1, dp, rho_jam)
             theta = min(theta, sp / (sh_b * dp))
         ok = sc[R_FLOW + lane] > 0.0 and dp > 0.0
@@ -306,16 +213,12 @@ def _entry_flux(W, ow, nl, flows, eo, cp, rho_jam, fin, fi):
     """Flow from an entry queue into the first cell of its segment (at ``ow``) in every lane:
     demand = queue/dt + arrival rate, limited by that cell's supply.  ``flows`` at offset ``eo``:
     rows queue/dt m/c, arrival rate m/c, entry flux m/c (written); ``fin`` at ``fi`` (written)."""
-    km, kc = _constants(cp)
+    km, kc = class_constants(cp)
     for lane in range(nl):
         d0 = flows[eo + Q0 + lane] + flows[eo + Q2 + lane]
         d1 = flows[eo + Q1 + lane] + flows[eo + Q3 + lane]
-        dp = 0.0
-        dp += km[2] * d0
-        dp += kc[2] * d1
-        sp = _pce_supply(km, kc, W[ow + Q0 + lane], W[ow + Q1 + lane], W[ow + Q2 + lane], W[ow + Q3 + lane],
-                         d0, d1, km[0], kc[0], dp, rho_jam)
-        theta = min(1.0, sp / dp) if dp > 0.0 else 0.0
+        theta = entry_share(km, kc, d0, d1, W[ow + Q0 + lane], W[ow + Q1 + lane], W[ow + Q2 + lane],
+                            W[ow + Q3 + lane], rho_jam)
         q0 = theta * d0
         q1 = theta * d1
         flows[eo + CELL + Q0 + lane] = q0
@@ -334,48 +237,33 @@ def _cell(g, s, c, n_seg, n_c):
 
 
 @nb.njit(**JIT)
-def _boundary_fluxes(Wf, g, b0, lanes, nl, queue, seg_int, seg_frac, junc_times, sig, entry_seg, cp, rho_jam, n_c,
-                     sc, fin, fout, flows, exit_flux):
-    """:func:`simulator._boundary_fluxes` for the lanes of group g (``Wf``: W flat): ``fin``/``fout``
+def _boundary_fluxes(Wf, g, b0, lanes, nl, queue, net, sig, cp, rho_jam, n_c, sc, fin, fout, flows, exit_flux):
+    """:func:`arz_rl.sim.scalar.boundary_fluxes` for the lanes of group g (``Wf``: W flat): ``fin``/``fout``
     (S, 4, LANES), ``flows`` (E, 8, LANES) (rows: queue/dt, arrival rates, entry fluxes, per class;
     the rates filled by the caller), ``exit_flux`` (2, LANES); ``sc`` the scratch rows, flat;
     ``nl`` = LANES, the lane loops' trip count (see :func:`_advance_group`)."""
+    seg_int, seg_frac, entry_seg = net.seg_int, net.seg_frac, net.entry_seg
     n_seg = seg_int.shape[0]
     finf, foutf, flowsf = fin.reshape(-1), fout.reshape(-1), flows.reshape(-1)
     fin[:] = 0.0
     exit_flux[:] = 0.0
     for s in range(n_seg):
-        kind = seg_int[s, 2]
+        kind = seg_int[s, SEG_OUT]
         for lane in range(LANES):
             sc[R_FLOW + np.uint64(lane)] = 1.0
         if kind == STOP_LINE:
-            j = seg_int[s, 3]
+            j = seg_int[s, SEG_JUNCTION]
             for lane in range(lanes):
-                green = _flowing_phase(sig[b0 + lane, j], junc_times[j, 1]) == seg_int[s, 4]
+                green = flowing_phase(sig[b0 + lane, j], net.junc_times[j, JT_ALL_RED]) == seg_int[s, SEG_PHASE]
                 sc[R_FLOW + np.uint64(lane)] = 1.0 if green else 0.0
-        d_a, d_b = seg_int[s, 5], seg_int[s, 6]
+        d_a, d_b = seg_int[s, SEG_DEST], seg_int[s, SEG_DEST + 1]
         to_a = kind == STOP_LINE and d_a >= 0 and seg_frac[s, 0] > 0.0
         to_b = kind == STOP_LINE and d_b >= 0 and seg_frac[s, 1] > 0.0
-        last = _cell(g, s, GHOST + seg_int[s, 0] - 1, n_seg, n_c)
+        last = _cell(g, s, GHOST + seg_int[s, SEG_CELLS] - 1, n_seg, n_c)
         first_a, first_b = _cell(g, max(d_a, 0), GHOST, n_seg, n_c), _cell(g, max(d_b, 0), GHOST, n_seg, n_c)
         _stop_line_flux(Wf, last, first_a, first_b, to_a, to_b, seg_frac[s, 0], seg_frac[s, 1], nl, sc, cp, rho_jam,
                         foutf, np.uint64(s * 4 * LANES))
-        if kind == EXIT:
-            for lane in range(LANES):
-                exit_flux[0, lane] += fout[s, 0, lane]
-                exit_flux[1, lane] += fout[s, 2, lane]
-        else:
-            for k in range(2):
-                dest = seg_int[s, 5 + k]
-                share = seg_frac[s, k]
-                if dest >= 0:
-                    for q in range(4):
-                        for lane in range(LANES):
-                            fin[dest, q, lane] += share * fout[s, q, lane]
-                elif dest == SINK:
-                    for lane in range(LANES):
-                        exit_flux[0, lane] += share * fout[s, 0, lane]
-                        exit_flux[1, lane] += share * fout[s, 2, lane]
+        route_outflow(s, seg_int, seg_frac, fout, fin, exit_flux)
     for e_ in range(entry_seg.shape[0]):
         s = entry_seg[e_]
         for lane in range(lanes):
@@ -386,11 +274,13 @@ def _boundary_fluxes(Wf, g, b0, lanes, nl, queue, seg_int, seg_frac, junc_times,
 
 
 @nb.njit(**JIT)
-def _advance_group(g, W, U, queue, sig, request, plan, t, t_end, demand_rates, knots, seg_int, seg_frac,
-                   junc, junc_times, entry_seg, cfl, dx, cp, rho_jam, acc, jq):
+def _advance_group(g, W, st, net, num, t_end):
     """Advance the scenarios of group g (batch indices g*LANES ...) to ``t_end`` (s)."""
+    U, queue, sig, t, acc = st.U, st.queue, st.sig, st.t, st.acc
+    cp, rho_jam, dx = num.cp, num.rho_jam, num.dx
+    seg_int = net.seg_int
     n_seg = seg_int.shape[0]
-    n_e = entry_seg.shape[0]
+    n_e = net.entry_seg.shape[0]
     n_c = U.shape[3]
     b0 = g * LANES
     lanes = min(LANES, U.shape[0] - b0)
@@ -418,7 +308,7 @@ def _advance_group(g, W, U, queue, sig, request, plan, t, t_end, demand_rates, k
                 for q in range(4):
                     W[g, s, c, q, lane] = U[b0 + lane, s, q, c]
     for s in range(n_seg):
-        for c in range(GHOST, GHOST + seg_int[s, 0]):
+        for c in range(GHOST, GHOST + seg_int[s, SEG_CELLS]):
             _primitives(Wf, _cell(g, s, c, n_seg, n_c), primf, _cell(0, s, c, n_seg, n_c), nl, cp, rho_jam)
     while True:
         any_active = False
@@ -428,19 +318,19 @@ def _advance_group(g, W, U, queue, sig, request, plan, t, t_end, demand_rates, k
             if active[lane]:
                 any_active = True
                 tb[lane] = t[b]
-                sc2[ROW_DT, lane] = _signal_step(b, sig, request, plan, tb[lane], t_end - tb[lane], junc_times, acc)
+                sc2[ROW_DT, lane] = signal_step(b, sig, st.request, st.plan, tb[lane], t_end - tb[lane],
+                                                net.junc_times, acc)
         if not any_active:
             break
         sc2[ROW_SMAX] = 1e-6
         for s in range(n_seg):
-            for c in range(GHOST, GHOST + seg_int[s, 0]):
+            for c in range(GHOST, GHOST + seg_int[s, SEG_CELLS]):
                 _max_speeds(primf, _cell(0, s, c, n_seg, n_c), nl, cp, sc)
         for lane in range(LANES):
             if active[lane]:
-                dt = max(min(sc2[ROW_DT, lane], cfl * dx / sc2[ROW_SMAX, lane]), T_EPS)
-                _rates_at(demand_rates[b0 + lane], knots, tb[lane], flows[:, 2:4, lane])
-                for i in range(2):
-                    sc2[ROW_FAC + i, lane] = 1.0 if math.isinf(cp[i, 2]) else math.exp(-dt / cp[i, 2])
+                dt = max(min(sc2[ROW_DT, lane], num.cfl * dx / sc2[ROW_SMAX, lane]), T_EPS)
+                rates_at(st.demand_rates[b0 + lane], net.knots, tb[lane], flows[:, 2:4, lane])
+                sc2[ROW_FAC, lane], sc2[ROW_FAC + 1, lane] = relaxation_factors(cp, dt)
                 sc2[ROW_ACT, lane] = 1.0
                 sc2[ROW_DT_SAFE, lane] = dt
             else:
@@ -450,11 +340,10 @@ def _advance_group(g, W, U, queue, sig, request, plan, t, t_end, demand_rates, k
                 sc2[ROW_DT_SAFE, lane] = 1.0
             sc2[ROW_DT, lane] = dt
             sc2[ROW_LAM, lane] = dt / dx
-        _boundary_fluxes(Wf, g, b0, lanes, nl, queue, seg_int, seg_frac, junc_times, sig, entry_seg, cp, rho_jam, n_c,
-                         sc, fin, fout, flows, ex)
+        _boundary_fluxes(Wf, g, b0, lanes, nl, queue, net, sig, cp, rho_jam, n_c, sc, fin, fout, flows, ex)
         sc2[ROW_TTS:ROW_STOP] = 0.0
         for s in range(n_seg):
-            n = seg_int[s, 0]
+            n = seg_int[s, SEG_CELLS]
             sc2[ROW_PREV:ROW_PREV + 4] = fin[s]
             sc2[ROW_STOP] = 0.0
             for k in range(n):
@@ -473,12 +362,12 @@ def _advance_group(g, W, U, queue, sig, request, plan, t, t_end, demand_rates, k
             b = b0 + lane
             dt = sc2[ROW_DT, lane]
             acc[b, ACC_CLAMPED] += sc2[ROW_CLAMPED, lane]
-            _count_boundary_flows(b, queue, acc, flows[:, 2:4, lane], dt, flows[:, 4:6, lane], ex[:, lane])
+            count_boundary_flows(b, queue, acc, flows[:, 2:4, lane], dt, flows[:, 4:6, lane], ex[:, lane])
             for i in range(2):
                 acc[b, ACC_TTS + i] += sc2[ROW_TTS + i, lane]
                 acc[b, ACC_DELAY + i] += sc2[ROW_DELAY + i, lane]
                 acc[b, ACC_DIST + i] += sc2[ROW_DIST + i, lane]
-            _end_substep(b, sig, queue, acc, jq, t, junc, seg_int, stopped[:, lane], tb[lane], dt)
+            end_substep(b, sig, queue, acc, st.jq, t, net.junc, seg_int, stopped[:, lane], tb[lane], dt)
     for lane in range(lanes):
         for s in range(n_seg):
             for c in range(n_c):
@@ -487,22 +376,17 @@ def _advance_group(g, W, U, queue, sig, request, plan, t, t_end, demand_rates, k
 
 
 @nb.njit(**JIT)
-def advance_lanes_serial(W, U, queue, sig, request, plan, t, t_end, demand_rates, knots, seg_int, seg_frac, junc,
-                         junc_times, entry_seg, cfl, dx, cp, rho_jam, acc, jq):
+def advance_lanes_serial(W, st, net, num, t_end):
     """:func:`advance_lanes` on the calling thread."""
     for g in range(W.shape[0]):
-        _advance_group(g, W, U, queue, sig, request, plan, t, t_end, demand_rates, knots, seg_int, seg_frac,
-                       junc, junc_times, entry_seg, cfl, dx, cp, rho_jam, acc, jq)
+        _advance_group(g, W, st, net, num, t_end)
 
 
 @nb.njit(parallel=True, **JIT)
-def advance_lanes(W, U, queue, sig, request, plan, t, t_end, demand_rates, knots, seg_int, seg_frac, junc,
-                  junc_times, entry_seg, cfl, dx, cp, rho_jam, acc, jq):
-    """Advance every scenario to ``t_end`` (s), groups of lanes spread over threads.
+def advance_lanes(W, st, net, num, t_end):
+    """Advance every scenario of ``st`` to ``t_end`` (s), groups of lanes spread over threads.
 
-    ``W`` (G, S, C, 4, LANES) is scratch for the lane layout of ``U`` (B, S, 4, C), G = ceil(B/LANES);
-    the same arguments as :func:`simulator.advance_parallel` otherwise.
+    ``W`` (G, S, C, 4, LANES) is scratch for the lane layout of ``U`` (B, S, 4, C), G = ceil(B/LANES).
     """
     for g in nb.prange(W.shape[0]):
-        _advance_group(g, W, U, queue, sig, request, plan, t, t_end, demand_rates, knots, seg_int, seg_frac,
-                       junc, junc_times, entry_seg, cfl, dx, cp, rho_jam, acc, jq)
+        _advance_group(g, W, st, net, num, t_end)

@@ -26,10 +26,25 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from .layout import (
+    EXIT,
+    NO_DEST,
+    PHASE_CROSS,
+    PHASE_MAIN,
+    SEG_CELLS,
+    SEG_COLUMNS,
+    SEG_DEST,
+    SEG_ENTRY,
+    SEG_JUNCTION,
+    SEG_OUT,
+    SEG_PHASE,
+    SEG_SOURCE,
+    STOP_LINE,
+    NetArrays,
+)
 from .params import PER_HOUR
 
-EXIT, STOP_LINE = 0, 1
-SINK = -1
+MAIN_ENTRY = 0  #: the entry feeding the main road (M0); cross street j's entry is j + 1
 
 
 @dataclass(frozen=True)
@@ -80,12 +95,13 @@ def make_scenario(name: str, **overrides: object) -> Scenario:
 
 @dataclass
 class Network:
-    """Static arrays the compiled kernel reads.
+    """Static arrays the compiled kernels read (columns named in :mod:`arz_rl.sim.layout`).
 
-    seg_int[s] = (n_cells, entry index or -1, out kind EXIT/STOP_LINE, junction, phase,
-    dest0, dest1) with dest = segment index, SINK (-1) or -2 (unused); seg_frac[s] =
-    (frac0, frac1).  junc[j] = (main approach, cross approach);  junc_times[j] =
-    (yellow, all_red, min_green).  entry_seg[e] is the segment an entry feeds.
+    ``seg_int[s]``: cells, the entry feeding it or -1, its downstream end (EXIT or STOP_LINE),
+    junction and phase of its stop line, two destinations (segment, SINK or NO_DEST) and the
+    entry whose demand fills it at reset; ``seg_frac[s]``: the shares to the two destinations.
+    ``junc[j]``: the approach of each phase; ``junc_times[j]``: (yellow, all_red, min_green) s.
+    ``entry_seg[e]``: the segment entry e feeds.
     """
 
     scenario: Scenario
@@ -113,10 +129,19 @@ class Network:
 
     @property
     def max_cells(self) -> int:
-        return int(self.seg_int[:, 0].max())
+        return int(self.seg_int[:, SEG_CELLS].max())
 
     def total_cells(self) -> int:
-        return int(self.seg_int[:, 0].sum())
+        return int(self.seg_int[:, SEG_CELLS].sum())
+
+    @property
+    def destinations(self) -> np.ndarray:
+        """(S, 2): the two destinations of each segment's stop line (segment, SINK or NO_DEST)."""
+        return self.seg_int[:, SEG_DEST:SEG_DEST + 2]
+
+    def arrays(self) -> NetArrays:
+        """The bundle the kernels take."""
+        return NetArrays(self.seg_int, self.seg_frac, self.junc, self.junc_times, self.entry_seg, self.knots)
 
 
 def _cells(length: float, dx: float, what: str) -> int:
@@ -144,20 +169,27 @@ def build_network(sc: Scenario) -> Network:
     names += [f"X{k}" for k in range(n)]
     entries = [main[0], *cross_in]
     for _ in range(len(names)):
-        rows.append([0, -1, EXIT, -1, -1, -2, -2])
+        row = [0] * SEG_COLUMNS
+        row[SEG_ENTRY], row[SEG_OUT], row[SEG_JUNCTION], row[SEG_PHASE] = -1, EXIT, -1, -1
+        row[SEG_DEST], row[SEG_DEST + 1], row[SEG_SOURCE] = NO_DEST, NO_DEST, MAIN_ENTRY
+        rows.append(row)
         fracs.append([0.0, 0.0])
     for s in main:
-        rows[s][0] = nm
+        rows[s][SEG_CELLS] = nm
     for s in cross_in + cross_out:
-        rows[s][0] = nc
+        rows[s][SEG_CELLS] = nc
     for e, s in enumerate(entries):
-        rows[s][1] = e
+        rows[s][SEG_ENTRY] = e
     for j in range(n):
         m_in, c_in, m_out, x_out = main[j], cross_in[j], main[j + 1], cross_out[j]
-        rows[m_in][2:7] = [STOP_LINE, j, 0, m_out, x_out]
-        fracs[m_in] = [1.0 - sc.turn_main, sc.turn_main]
-        rows[c_in][2:7] = [STOP_LINE, j, 1, m_out, x_out]
-        fracs[c_in] = [sc.turn_cross, 1.0 - sc.turn_cross]
+        for s, phase, shares in ((m_in, PHASE_MAIN, [1.0 - sc.turn_main, sc.turn_main]),
+                                 (c_in, PHASE_CROSS, [sc.turn_cross, 1.0 - sc.turn_cross])):
+            rows[s][SEG_OUT], rows[s][SEG_JUNCTION], rows[s][SEG_PHASE] = STOP_LINE, j, phase
+            rows[s][SEG_DEST], rows[s][SEG_DEST + 1] = m_out, x_out
+            fracs[s] = shares
+        # a cross approach starts filled by its own entry's demand; the main road and the cross
+        # exits by the main entry's
+        rows[c_in][SEG_SOURCE] = rows[c_in][SEG_ENTRY]
     k = len(sc.profile)
     knots = np.linspace(0.0, sc.duration, k)
     base = np.zeros((len(entries), 2, k))
@@ -170,7 +202,7 @@ def build_network(sc: Scenario) -> Network:
         scenario=sc,
         seg_int=np.asarray(rows, dtype=np.int64),
         seg_frac=np.asarray(fracs, dtype=np.float64),
-        junc=np.asarray([[main[j], cross_in[j]] for j in range(n)], dtype=np.int64),
+        junc=np.asarray([[main[j], cross_in[j]] for j in range(n)], dtype=np.int64),  # PHASE_MAIN, PHASE_CROSS
         junc_times=np.asarray([[sc.yellow, sc.all_red, sc.min_green]] * n, dtype=np.float64),
         entry_seg=np.asarray(entries, dtype=np.int64),
         knots=knots,

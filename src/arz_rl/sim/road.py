@@ -13,9 +13,16 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from .numerics import JIT, RHO_EPS, hll_flux, max_wave_speed, minmod, pressure, relax_cell
+from .layout import GHOST, JIT, RHO_EPS
+from .physics import class_constants, effective_density, hll_flux, max_wave_speed, pressure, relax_cell, velocity
 
-GHOST = 2
+
+@nb.njit(**JIT)
+def minmod(a: float, b: float) -> float:
+    """Minmod slope limiter."""
+    if a * b <= 0.0:
+        return 0.0
+    return a if abs(a) < abs(b) else b
 
 
 @nb.njit(**JIT)
@@ -58,11 +65,12 @@ def reconstruct_faces(u: np.ndarray, n: int, order: int, left: np.ndarray, right
 
 @nb.njit(**JIT)
 def _admissible(u: np.ndarray, cp: np.ndarray, rho_jam: float) -> bool:
-    e = cp[0, 3] * u[0] + cp[1, 3] * u[2]
+    ks = class_constants(cp)
+    e = effective_density(u[0], u[2], cp)
     if e > rho_jam:
         return False
     for i in range(2):
-        if u[2 * i] > RHO_EPS and u[2 * i + 1] / u[2 * i] < pressure(i, e, cp, rho_jam):
+        if u[2 * i] > RHO_EPS and u[2 * i + 1] / u[2 * i] < pressure(ks[i], e, rho_jam):
             return False
     return True
 
@@ -144,27 +152,26 @@ def road_from_primitive(rho_m: np.ndarray, v_m: np.ndarray, rho_c: np.ndarray, v
     """Conserved array (4, n+4) with ghosts from primitive profiles (veh/m, m/s), shape (n,)."""
     n = rho_m.shape[0]
     u = np.zeros((4, n + 2 * GHOST))
+    km, kc = class_constants(cp)
     for k in range(n):
-        e = cp[0, 3] * rho_m[k] + cp[1, 3] * rho_c[k]
+        e = effective_density(rho_m[k], rho_c[k], cp)
         u[0, GHOST + k] = rho_m[k]
-        u[1, GHOST + k] = rho_m[k] * (v_m[k] + pressure(0, e, cp, rho_jam))
+        u[1, GHOST + k] = rho_m[k] * (v_m[k] + pressure(km, e, rho_jam))
         u[2, GHOST + k] = rho_c[k]
-        u[3, GHOST + k] = rho_c[k] * (v_c[k] + pressure(1, e, cp, rho_jam))
+        u[3, GHOST + k] = rho_c[k] * (v_c[k] + pressure(kc, e, rho_jam))
     _fill_transmissive(u, n)
     return u
 
 
 def primitive_from_road(u: np.ndarray, cp: np.ndarray, rho_jam: float) -> dict[str, np.ndarray]:
     """Interior profiles rho_m, v_m, rho_c, v_c (veh/m, m/s) of a road array (4, n+4)."""
-    from .numerics import velocity
-
     inner = u[:, GHOST:-GHOST]
     n = inner.shape[1]
     out = {name: np.zeros(n) for name in ("rho_m", "v_m", "rho_c", "v_c")}
     for k in range(n):
-        e = cp[0, 3] * inner[0, k] + cp[1, 3] * inner[2, k]
+        cell = np.ascontiguousarray(inner[:, k])
         out["rho_m"][k] = inner[0, k]
         out["rho_c"][k] = inner[2, k]
-        out["v_m"][k] = velocity(0, inner[0, k], inner[1, k], e, cp, rho_jam)
-        out["v_c"][k] = velocity(1, inner[2, k], inner[3, k], e, cp, rho_jam)
+        out["v_m"][k] = velocity(0, cell, cp, rho_jam)
+        out["v_c"][k] = velocity(1, cell, cp, rho_jam)
     return out

@@ -1,11 +1,16 @@
 """The batched first-order step in torch, for GPUs: thousands of scenarios advanced at once.
 
-Same numerics as :func:`arz_rl.sim.simulator._advance_first_order` (HLL, forward Euler,
+Same numerics as :func:`arz_rl.sim.scalar.advance_first_order` (HLL, forward Euler,
 Herty-Rascle demand/supply at segment ends, clamping, exact relaxation, the same
 accounting), vectorised over the batch instead of looped: every scenario keeps its own
 CFL step ``dt[b]``, and scenarios that reached ``t_end`` get ``dt = 0`` and are left
 untouched while the others finish.  Float64 throughout, so it agrees with the numba
 kernel to round-off (tested on the CPU).
+
+:class:`TorchPhysics` is the tensor twin of :mod:`arz_rl.sim.physics` (the one other place
+the pressure law is written).  The signals are not twinned: they stay on the CPU and go through
+:mod:`arz_rl.sim.junctions`' own functions at every substep (a few numbers per scenario); only
+the step lengths and the phase flowing at each junction cross to the device.
 
 :func:`advance_torch` copies the :class:`~arz_rl.sim.Simulator`'s numpy state to the
 device, advances it and copies it back, so every read-out of the simulator works
@@ -21,10 +26,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .network import EXIT, SINK, STOP_LINE
-from .numerics import RHO_EPS
-from .road import GHOST
-from .simulator import (
+from .junctions import flowing_phases, signal_steps, tick_all_signals
+from .layout import (
     ACC_ARRIVED,
     ACC_CLAMPED,
     ACC_DELAY,
@@ -34,34 +37,45 @@ from .simulator import (
     ACC_SUBSTEPS,
     ACC_SWITCHES,
     ACC_TTS,
+    CP_GAMMA,
+    CP_PCE,
+    CP_TAU,
+    CP_VMAX,
+    EXIT,
+    GHOST,
     JQ_INTEGRAL,
     JQ_MAX,
     JQ_NOW,
-    SIG_PHASE,
-    SIG_TARGET,
-    SIG_TIME,
-    SIG_TRANS,
+    NACC,
+    RHO_EPS,
+    SEG_CELLS,
+    SEG_DEST,
+    SEG_ENTRY,
+    SEG_JUNCTION,
+    SEG_OUT,
+    SEG_PHASE,
+    SINK,
+    STOP_LINE,
     T_EPS,
 )
+from .physics import BISECTION_STEPS
 
 
-def torch_device(name: str) -> Any:
-    """``torch.device`` for ``cpu``/``cuda``/``gpu`` (gpu: the first CUDA device)."""
-    if name == "gpu":
-        name = "cuda"
-    if name.startswith("cuda") and not torch.cuda.is_available():
+def torch_device(device: str) -> Any:
+    """``torch.device`` of a simulator device (``cpu``, or ``gpu``: the first CUDA device)."""
+    if device == "gpu" and not torch.cuda.is_available():
         raise RuntimeError("device=gpu but torch sees no CUDA device on this machine")
-    return torch.device(name)
+    return torch.device("cuda" if device == "gpu" else "cpu")
 
 
-class _Physics:
-    """Pointwise functions of :mod:`arz_rl.sim.numerics` on tensors (class constants as floats)."""
+class TorchPhysics:
+    """The pointwise physics of :mod:`arz_rl.sim.physics` on tensors (class constants as floats)."""
 
     def __init__(self, cp: np.ndarray, rho_jam: float) -> None:
-        self.vmax = [float(cp[i, 0]) for i in range(2)]
-        self.gamma = [float(cp[i, 1]) for i in range(2)]
-        self.tau = [float(cp[i, 2]) for i in range(2)]
-        self.pce = [float(cp[i, 3]) for i in range(2)]
+        self.vmax = [float(cp[i, CP_VMAX]) for i in range(2)]
+        self.gamma = [float(cp[i, CP_GAMMA]) for i in range(2)]
+        self.tau = [float(cp[i, CP_TAU]) for i in range(2)]
+        self.pce = [float(cp[i, CP_PCE]) for i in range(2)]
         self.rho_jam = float(rho_jam)
 
     def pressure(self, i, e):
@@ -74,6 +88,9 @@ class _Physics:
         else:
             p = self.vmax[i] * r**g
         return torch.where(e > 0.0, p, torch.zeros_like(p))
+
+    def inverse_pressure(self, i, p):
+        return self.rho_jam * torch.clamp(p / self.vmax[i], min=0.0) ** (1.0 / self.gamma[i])
 
     def speed(self, i, rho, y, p):
         safe = torch.where(rho > RHO_EPS, rho, torch.ones_like(rho))
@@ -88,8 +105,8 @@ class _Physics:
         if g == 2.0:
             return (2.0 * b + torch.sqrt(4.0 * b * b + 12.0 * k * rj)) / 6.0
         lo = b.clone()
-        hi = rj * torch.clamp(w / vmax, min=0.0) ** (1.0 / g)
-        for _ in range(40):
+        hi = self.inverse_pressure(i, w)
+        for _ in range(BISECTION_STEPS):
             mid = 0.5 * (lo + hi)
             p = self.pressure(i, mid)
             safe = torch.where(mid > 0.0, mid, torch.ones_like(mid))
@@ -120,7 +137,7 @@ class _Physics:
         cap = self.flux_on_curve(i, ec, b, w_in)
         v_down = self.speed(i, u[2 * i], u[2 * i + 1], self.pressure(i, e))
         p_star = w_in - v_down
-        e_star = self.rho_jam * torch.clamp(p_star / self.vmax[i], min=0.0) ** (1.0 / self.gamma[i])
+        e_star = self.inverse_pressure(i, p_star)
         q = torch.where((p_star <= 0.0) | (e_star <= ec), cap, self.flux_on_curve(i, e_star, b, w_in))
         return torch.where(w_in > self.pressure(i, b), q, torch.zeros_like(q))
 
@@ -145,35 +162,40 @@ def _rate(dem, knots, t):
     return torch.where((t >= knots[k - 1])[:, None, None], dem[..., k - 1], r)
 
 
-def advance_torch(sim: Any, duration: float, device: Any) -> None:
-    """Advance every scenario of ``sim`` (a first-order :class:`Simulator`) by ``duration`` s on ``device``."""
+def advance_torch(sim: Any, duration: float, device: str) -> None:
+    """Advance every scenario of ``sim`` (a first-order :class:`Simulator`) by ``duration`` s on
+    ``device`` (``cpu`` or ``gpu``)."""
     if sim.order != 1:
         raise ValueError("the torch step implements the first-order scheme only (order=1)")
     net, sc = sim.net, sim.scenario
-    dev = torch.device(device)
+    dev = torch_device(device)
     f64 = torch.float64
 
     def put(a):
         return torch.as_tensor(np.ascontiguousarray(a), device=dev)
 
-    ph = _Physics(sim.cp, sim.rho_jam)
+    ph = TorchPhysics(sim.cp, sim.rho_jam)
     seg_int, seg_frac = net.seg_int, net.seg_frac
     n_seg, cm = net.n_segments, net.max_cells
     full = put(sim.U)
     V = full[..., GHOST:GHOST + cm].clone()  # (B, S, 4, Cm) interior cells
-    queue, sig, acc, jq, t = put(sim.queue), put(sim.sig), put(sim.acc), put(sim.jq), put(sim.t)
-    request, plan, dem = put(sim.request), put(sim.plan), put(sim.demand_rates)
-    knots = put(net.knots)
+    queue, acc, jq = put(sim.queue), put(sim.acc), put(sim.jq)
+    dem, knots = put(sim.demand_rates), put(net.knots)
+    # the signals and clocks stay on the CPU, in the simulator's own arrays
+    sig, t = sim.sig, sim.t
+    switches = np.zeros((sim.batch_size, NACC))  # signal_steps counts switches here
     valid = put(sim.valid[:, GHOST:GHOST + cm])  # (S, Cm)
     last = torch.zeros((n_seg, cm), dtype=torch.bool, device=dev)
     for s in range(n_seg):
-        last[s, seg_int[s, 0] - 1] = True
+        last[s, seg_int[s, SEG_CELLS] - 1] = True
     t_end = float(sim.t.max() + duration)
     dx, cfl = float(sc.dx), float(sim.cfl)
     B = V.shape[0]
     zero = torch.zeros(B, dtype=f64, device=dev)
     ones = torch.ones(B, dtype=f64, device=dev)
     w_free = [torch.full((B,), ph.vmax[i], dtype=f64, device=dev) for i in range(2)]
+    dt_signals = np.zeros(B)
+    phase_cpu = np.zeros((B, net.n_junctions))
 
     def primitives(V):
         e = ph.pce[0] * V[:, :, 0] + ph.pce[1] * V[:, :, 2]
@@ -183,61 +205,39 @@ def advance_torch(sim: Any, duration: float, device: Any) -> None:
 
     v, p = primitives(V)
     while True:
-        active = t < t_end - T_EPS
-        if not bool(active.any()):
+        active_cpu = t < t_end - T_EPS
+        if not active_cpu.any():
             break
-        tb = t.clone()
-        # signal events bound the step
-        dt = torch.full((B,), t_end, dtype=f64, device=dev) - tb
-        for j in range(net.n_junctions):
-            yellow, all_red, min_green = (float(x) for x in net.junc_times[j])
-            cycle = plan[:, j, 0]
-            has_plan = cycle > 0.0
-            boundary = plan[:, j, 1] + yellow + all_red
-            tau = torch.remainder(tb - plan[:, j, 2], torch.where(has_plan, cycle, ones))
-            plan_red = tau >= boundary - T_EPS
-            dt = torch.where(has_plan, torch.minimum(dt, torch.where(plan_red, cycle - tau, boundary - tau)), dt)
-            desired = torch.where(has_plan, plan_red.to(torch.int64), request[:, j])
-            trans = sig[:, j, SIG_TRANS]
-            want = active & (trans <= 0.0) & (desired != sig[:, j, SIG_PHASE].to(torch.int64))
-            can = sig[:, j, SIG_TIME] >= min_green - T_EPS
-            start = want & can
-            sig[:, j, SIG_TRANS] = torch.where(start, yellow + all_red, trans)
-            sig[:, j, SIG_TARGET] = torch.where(start, desired.to(f64), sig[:, j, SIG_TARGET])
-            acc[:, ACC_SWITCHES] += start.to(f64)
-            trans = sig[:, j, SIG_TRANS]
-            dt = torch.where(want & ~can, torch.minimum(dt, min_green - sig[:, j, SIG_TIME]), dt)
-            bound = torch.where(trans > all_red + T_EPS, trans - all_red, trans)
-            dt = torch.where(trans > 0.0, torch.minimum(dt, bound), dt)
+        # signal events bound the step (and start the transitions due now)
+        signal_steps(sig, sim.request, sim.plan, t, t_end, active_cpu, net.junc_times, switches, dt_signals)
+        flowing_phases(sig, net.junc_times, phase_cpu)
+        active, tb = put(active_cpu), put(t)
+        phase_now = put(phase_cpu)
         speeds = torch.maximum(torch.maximum(v[0], (v[0] - ph.gamma[0] * p[0]).abs()),
                                torch.maximum(v[1], (v[1] - ph.gamma[1] * p[1]).abs()))
         smax = torch.clamp((speeds * valid).amax(dim=(1, 2)), min=1e-6)
-        dt = torch.clamp(torch.minimum(dt, cfl * dx / smax), min=T_EPS)
+        dt = torch.clamp(torch.minimum(put(dt_signals), cfl * dx / smax), min=T_EPS)
         dt = torch.where(active, dt, zero)
         dt_safe = torch.where(active, dt, ones)
         # flows through segment ends, from the old state
         fin = torch.zeros((B, n_seg, 4), dtype=f64, device=dev)
         fout = torch.zeros((B, n_seg, 4), dtype=f64, device=dev)
         exit_flux = [zero.clone(), zero.clone()]
-        phase_now = []
-        for j in range(net.n_junctions):
-            trans = sig[:, j, SIG_TRANS]
-            flowing = (trans <= 0.0) | (trans > float(net.junc_times[j, 1]))
-            phase_now.append(torch.where(flowing, sig[:, j, SIG_PHASE], torch.full_like(trans, -1.0)))
         for s in range(n_seg):
-            n = int(seg_int[s, 0])
+            n = int(seg_int[s, SEG_CELLS])
             cell = [V[:, s, q, n - 1] for q in range(4)]
             dmd = [ph.demand(i, cell) for i in range(2)]
             wup = [torch.where(dmd[i] > 0.0, cell[2 * i + 1] / torch.where(cell[2 * i] > 0.0, cell[2 * i], ones), zero)
                    for i in range(2)]
             dp = ph.pce[0] * dmd[0] + ph.pce[1] * dmd[1]
             go = dp > 0.0
-            if seg_int[s, 2] == STOP_LINE:
-                go = go & (phase_now[int(seg_int[s, 3])] == float(seg_int[s, 4]))
+            stop_line = seg_int[s, SEG_OUT] == STOP_LINE
+            if stop_line:
+                go = go & (phase_now[:, int(seg_int[s, SEG_JUNCTION])] == float(seg_int[s, SEG_PHASE]))
             theta = ones.clone()
-            if seg_int[s, 2] == STOP_LINE:
+            if stop_line:
                 for k in range(2):
-                    dest, share = int(seg_int[s, 5 + k]), float(seg_frac[s, k])
+                    dest, share = int(seg_int[s, SEG_DEST + k]), float(seg_frac[s, k])
                     if dest >= 0 and share > 0.0:
                         down = [V[:, dest, q, 0] for q in range(4)]
                         cap = ph.pce_supply(down, dmd, wup, dp) / (share * torch.where(go, dp, ones))
@@ -246,12 +246,12 @@ def advance_torch(sim: Any, duration: float, device: Any) -> None:
                 qi = torch.where(go, theta * dmd[i], zero)
                 fout[:, s, 2 * i] = qi
                 fout[:, s, 2 * i + 1] = qi * wup[i]
-            if seg_int[s, 2] == EXIT:
+            if seg_int[s, SEG_OUT] == EXIT:
                 for i in range(2):
                     exit_flux[i] = exit_flux[i] + fout[:, s, 2 * i]
             else:
                 for k in range(2):
-                    dest, share = int(seg_int[s, 5 + k]), float(seg_frac[s, k])
+                    dest, share = int(seg_int[s, SEG_DEST + k]), float(seg_frac[s, k])
                     if dest >= 0:
                         fin[:, dest] += share * fout[:, s]
                     elif dest == SINK:
@@ -335,34 +335,27 @@ def advance_torch(sim: Any, duration: float, device: Any) -> None:
             for a in range(2):
                 s = int(net.junc[j, a])
                 qn = qn + stopped[:, s]
-                ent = int(seg_int[s, 1])
+                ent = int(seg_int[s, SEG_ENTRY])
                 if ent >= 0:
                     qn = qn + queue[:, ent, 0] + queue[:, ent, 1]
             jq[:, j, JQ_NOW] = torch.where(active, qn, jq[:, j, JQ_NOW])
             jq[:, j, JQ_INTEGRAL] += qn * dt
             jq[:, j, JQ_MAX] = torch.where(active, torch.maximum(jq[:, j, JQ_MAX], qn), jq[:, j, JQ_MAX])
-            trans = sig[:, j, SIG_TRANS]
-            in_trans = active & (trans > 0.0)
-            left = trans - dt
-            ends = in_trans & (left <= T_EPS)
-            sig[:, j, SIG_TRANS] = torch.where(in_trans, torch.where(ends, zero, left), trans)
-            sig[:, j, SIG_PHASE] = torch.where(ends, sig[:, j, SIG_TARGET], sig[:, j, SIG_PHASE])
-            sig[:, j, SIG_TIME] = torch.where(ends, zero, torch.where(active & ~in_trans,
-                                                                    sig[:, j, SIG_TIME] + dt, sig[:, j, SIG_TIME]))
         acc[:, ACC_SUBSTEPS] += active.to(f64)
-        t = torch.where(active, tb + dt, t)
+        dt_cpu = dt.cpu().numpy()
+        tick_all_signals(sig, dt_cpu, active_cpu)
+        t[:] = np.where(active_cpu, t + dt_cpu, t)
     full[..., GHOST:GHOST + cm] = V
     sim.U[:] = full.cpu().numpy()
     sim.queue[:] = queue.cpu().numpy()
-    sim.sig[:] = sig.cpu().numpy()
+    acc[:, ACC_SWITCHES] += put(switches[:, ACC_SWITCHES])
     sim.acc[:] = acc.cpu().numpy()
     sim.jq[:] = jq.cpu().numpy()
-    sim.t[:] = t.cpu().numpy()
 
 
-def _hll(ul, ur, vl_, vr_, pl_, pr_, ph: _Physics):
+def _hll(ul, ur, vl_, vr_, pl_, pr_, ph: TorchPhysics):
     """HLL fluxes (B, S, 4, N) between face states ``ul`` and ``ur`` (B, S, 4, N) with their speeds and
-    pressures (lists of two (B, S, N) tensors): :func:`numerics.hll_flux`, vectorised."""
+    pressures (lists of two (B, S, N) tensors): :func:`arz_rl.sim.physics.hll_flux`, vectorised."""
     big = torch.finfo(ul.dtype).max
     sl = torch.full_like(ul[:, :, 0], big)
     sr = torch.full_like(ul[:, :, 0], -big)
