@@ -6,7 +6,9 @@ ROOT = Path(workflow.basedir)
 if str(ROOT / "src") not in sys.path:
     sys.path.insert(0, str(ROOT / "src"))
 
+from kernel_runner.backends import check_settings, kernel_metadata, session_resource
 from kernel_runner.gitsync import content_hash, run_digest
+from thesis_figures.catalog import FIGURES
 
 MODES = ["quick", "full"]
 
@@ -17,13 +19,8 @@ wildcard_constraints:
     merged=r"[0-9a-f]{12}",
 
 
-# local and SLURM kernels can fetch the pinned commit from this repository (a shared
-# filesystem on a cluster); Kaggle needs a remote it can reach
-if config["backend"] == "kaggle" and not config["git"]["remote"]:
-    raise ValueError(
-        "backend=kaggle needs git.remote: a remote name (e.g. origin) or URL the "
-        "kernel can clone from, with git.push: true to send the pinned commit there"
-    )
+# what the configured backend needs of the rest of the configuration, said before anything runs
+check_settings(config["backend"], config.get(config["backend"]) or {}, config["git"])
 
 
 def backend_settings():
@@ -32,12 +29,9 @@ def backend_settings():
 
 
 def run_parameters(mode):
-    """What the kernel passes to `python -m arz_rl.run --config` (before any fan-out)."""
-    return {
-        "mode": mode,
-        "device": config["device"],
-        **(config["experiment"].get(mode) or {}),
-    }
+    """What the kernel passes to `python -m arz_rl.run --config` (before any fan-out); the device
+    travels on its own (run.json, `--device`), so that it is said once."""
+    return {"mode": mode, **(config["experiment"].get(mode) or {})}
 
 
 def fan_out_parts(mode):
@@ -59,13 +53,11 @@ def fan_out_parts(mode):
     ]
 
 
-def kernel_metadata(mode, part=None):
-    """Backend metadata rendered into kernel-metadata.json."""
-    if config["backend"] != "kaggle":
-        return {}
-    from kernel_runner.backends.kaggle import kernel_metadata as kaggle_metadata
-
-    return kaggle_metadata(backend_settings(), mode, config["device"], part)
+def run_metadata(mode, part=None):
+    """The backend's metadata rendered into kernel-metadata.json."""
+    return kernel_metadata(
+        config["backend"], backend_settings(), mode, config["device"], part
+    )
 
 
 _FILES_DIGEST = []
@@ -86,9 +78,10 @@ def runs_of(mode):
         for part, params in fan_out_parts(mode):
             extra = {
                 "parameters": params,
+                "device": config["device"],
                 "backend": config["backend"],
                 "install": config["kernel"]["install"],
-                "metadata": kernel_metadata(mode, part),
+                "metadata": run_metadata(mode, part),
                 "remote": git["remote"],
             }
             digest = run_digest(_FILES_DIGEST[0], extra)
@@ -130,7 +123,20 @@ def merge_inputs(wildcards):
     return downloaded_parts(wildcards.mode)
 
 
-# a launched Kaggle run occupies one of the account's concurrent GPU sessions; a SLURM
-# run one of the cluster jobs this workflow may have at once (fan-out cap)
-KAGGLE_SLOTS = 1 if config["backend"] == "kaggle" else 0
-SLURM_SLOTS = 1 if config["backend"] == "slurm" else 0
+# a launched kernel occupies one of the backend's sessions (Kaggle's concurrent GPU sessions, the
+# cluster jobs this workflow may have at once): the fan-out cap, set in profiles/default
+SESSION = session_resource(config["backend"])
+KAGGLE_SLOTS = int(SESSION == "kaggle_gpu")
+SLURM_SLOTS = int(SESSION == "slurm_jobs")
+# the code each figure reads besides the results: the shared plotting modules and its own module,
+# so that editing one figure reruns that figure only; the tables read the shared modules and theirs
+SHARED_FIGURE_CODE = [
+    str(ROOT / "src" / "thesis_figures" / f"{m}.py")
+    for m in ("__init__", "catalog", "logs", "results", "style")
+]
+TABLE_CODE = SHARED_FIGURE_CODE + [str(ROOT / "src" / "thesis_figures" / "tables.py")]
+
+
+def figure_code(figure):
+    drawing = figure.draws.split(":")[0]
+    return SHARED_FIGURE_CODE + [str(ROOT / "src" / "thesis_figures" / f"{drawing}.py")]

@@ -1,5 +1,7 @@
 from pathlib import Path
 
+import _project  # noqa: F401  (this repository's src/ first on sys.path)
+
 from kernel_runner.steps import download
 
 download(launch_file=Path(snakemake.input.launch), complete_file=Path(snakemake.input.complete),  # noqa: F821

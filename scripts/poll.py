@@ -1,5 +1,7 @@
 from pathlib import Path
 
+import _project  # noqa: F401  (this repository's src/ first on sys.path)
+
 from kernel_runner.steps import poll
 
 poll(launch_file=Path(snakemake.input.launch), output=Path(snakemake.output[0]),  # noqa: F821

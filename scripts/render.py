@@ -1,5 +1,7 @@
 from pathlib import Path
 
+import _project  # noqa: F401  (this repository's src/ first on sys.path)
+
 from kernel_runner.steps import render
 
 render(sync_file=Path(snakemake.input.sync), template_dir=Path(snakemake.params.templates),  # noqa: F821

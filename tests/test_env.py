@@ -144,15 +144,30 @@ def test_ppo_trains_on_the_batched_vec_env():
     assert any((p.detach() != q).any() for p, q in zip(model.policy.parameters(), before, strict=True))
 
 
-def test_simulator_device_choice_says_what_it_picked():
+def test_simulator_engine_choice_says_what_it_picked():
     import torch
 
-    from arz_rl.vec_env import pick_simulator_device
+    from arz_rl.vec_env import pick_engine
 
-    picked, why = pick_simulator_device(4, "cpu", scenario="single")
-    assert picked == "numba" and why["why"] == "device=cpu"
-    picked, why = pick_simulator_device(4, "auto", steps=1, scenario="single")
+    device, engine, why = pick_engine(4, "cpu", scenario="single")
+    assert (device, engine) == ("cpu", "numba") and why["why"] == "the run is on the cpu"
     if torch.cuda.is_available():
-        assert picked in ("numba", "cuda") and set(why["env_steps_per_s"]) == {"numba", "cuda"}
-    else:
-        assert picked == "numba" and why["why"] == "no CUDA device"
+        device, engine, why = pick_engine(4, "gpu", steps=1, scenario="single")
+        assert (device, engine) in (("cpu", "numba"), ("gpu", "torch"))
+        assert set(why["env_steps_per_s"]) == {"cpu/numba", "gpu/torch"}
+
+
+def test_device_vocabulary_is_resolved_once():
+    import torch
+
+    from arz_rl.device import resolve, torch_name
+
+    info = resolve("auto")
+    assert info["device"] == ("gpu" if torch.cuda.is_available() else "cpu") and info["requested"] == "auto"
+    assert resolve("cpu")["device"] == "cpu"
+    assert torch_name("gpu") == "cuda" and torch_name("cpu") == "cpu"
+    with pytest.raises(ValueError, match="resolved device"):
+        torch_name("auto")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="no CUDA GPU"):
+            resolve("gpu")

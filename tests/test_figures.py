@@ -8,21 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from thesis_figures import ResultsError, figures, results, spacetime, tables
+from thesis_figures import ResultsError, catalog, comparison, learning_curves, results, tables
 
-FIGS = ("learning_curves", "controller_comparison", "spacetime_density", "spacetime_speed", "queues", "riemann")
+FIGS = tuple(f.name for f in catalog.FIGURES)
 
 
 def draw_all(run, out):
-    footer = results.provenance(run)
-    figures.learning_curves(run / "training_metrics.json", out / "learning_curves.pdf", out / "learning_curves.png",
-                            footer)
-    figures.controller_comparison(run / "evaluation_results.json", out / "controller_comparison.pdf",
-                                  out / "controller_comparison.png", footer)
-    spacetime.hovmoller(run, "rho", out / "spacetime_density.pdf", out / "spacetime_density.png", footer)
-    spacetime.hovmoller(run, "v", out / "spacetime_speed.pdf", out / "spacetime_speed.png", footer)
-    spacetime.queues(run, out / "queues.pdf", out / "queues.png", footer)
-    spacetime.riemann(run / "validation", out / "riemann.pdf", out / "riemann.png", footer)
+    for name in FIGS:
+        catalog.draw(name, run, out / f"{name}.pdf", out / f"{name}.png", out / "logs" / f"{name}.log")
 
 
 def test_every_figure_in_pdf_and_png(tiny_run, tmp_path):
@@ -30,6 +23,8 @@ def test_every_figure_in_pdf_and_png(tiny_run, tmp_path):
     for name in FIGS:
         for ext in ("pdf", "png"):
             assert (tmp_path / f"{name}.{ext}").stat().st_size > 5000, name
+        log = (tmp_path / "logs" / f"{name}.log").read_text()
+        assert f"figure {name} from {tiny_run}" in log and "done in" in log
     assert "commit ffffffffff" in results.provenance(tiny_run)
 
 
@@ -73,7 +68,7 @@ def test_missing_field_names_file_and_field(tiny_run, tmp_path):
     run = _copy(tiny_run, tmp_path)
     _edit(run / "training_metrics.json", lambda d: d["runs"]["ppo"]["0"]["learning_curve"].pop("episode_return"))
     with pytest.raises(ResultsError, match=r"training_metrics.json: field 'runs.ppo.0.learning_curve.episode_return'"):
-        figures.learning_curves(run / "training_metrics.json", tmp_path / "a.pdf", tmp_path / "a.png")
+        learning_curves.learning_curves(run, tmp_path / "a.pdf", tmp_path / "a.png")
     assert not (tmp_path / "a.pdf").exists()
 
 
@@ -82,11 +77,11 @@ def test_nan_and_empty_curves_are_refused(tiny_run, tmp_path):
     _edit(run / "evaluation_results.json",
           lambda d: d["controllers"]["ppo"]["summary"]["avg_delay_s"].update(mean=float("nan")))
     with pytest.raises(ResultsError, match=r"controllers.ppo.summary.avg_delay_s.mean"):
-        figures.controller_comparison(run / "evaluation_results.json", tmp_path / "b.pdf", tmp_path / "b.png")
+        comparison.controller_comparison(run, tmp_path / "b.pdf", tmp_path / "b.png")
     _edit(run / "training_metrics.json",
           lambda d: d["runs"]["dqn"]["1"]["learning_curve"].update(timesteps=[], episode_return=[]))
     with pytest.raises(ResultsError, match=r"runs.dqn.1.learning_curve.timesteps' has 0 values"):
-        figures.learning_curves(run / "training_metrics.json", tmp_path / "c.pdf", tmp_path / "c.png")
+        learning_curves.learning_curves(run, tmp_path / "c.pdf", tmp_path / "c.png")
 
 
 def test_sanity_gates_flag_implausible_results(tiny_run, tmp_path, capsys):

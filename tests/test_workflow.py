@@ -68,7 +68,7 @@ def test_second_invocation_does_nothing(repo):
 def test_figure_or_readme_edits_rerun_only_figures(repo):
     (repo / "README.md").write_text((repo / "README.md").read_text() + "\nedited\n")
     assert planned_rules(repo, PLOTS) == []
-    with (repo / "scripts" / "figures" / "learning_curves.py").open("a") as fh:
+    with (repo / "src" / "thesis_figures" / "learning_curves.py").open("a") as fh:
         fh.write("# restyled\n")
     assert planned_rules(repo, PLOTS) == ["learning_curves", "plots"]
     with (repo / "src" / "thesis_figures" / "style.py").open("a") as fh:

@@ -98,7 +98,7 @@ def test_profile_runs_figure_rules_as_cluster_jobs(setup):
         pytest.skip(msg)
     repo, cfg = setup
     before = (repo / PLOTS / "learning_curves.png").stat().st_mtime
-    with (repo / "scripts" / "figures" / "learning_curves.py").open("a") as fh:
+    with (repo / "src" / "thesis_figures" / "learning_curves.py").open("a") as fh:
         fh.write("# restyled\n")
     out = snakemake(repo, PLOTS, "--profile", "profiles/slurm", "--slurm-init-seconds-before-status-checks", "2",
                     config=cfg, kill_after=LIMIT)

@@ -13,8 +13,9 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from .device import REQUESTS as DEVICES
+
 ALGORITHMS = ("ppo", "dqn")
-DEVICES = ("auto", "cpu", "gpu")
 MODES = ("quick", "full")
 
 PPO_DEFAULTS: dict[str, Any] = {

@@ -21,6 +21,8 @@ import numpy as np
 
 from .baselines import Controller, baseline_controllers
 from .config import RunConfig, build_config, load_file
+from .device import REQUESTS
+from .device import resolve as resolve_device
 from .env import SignalCorridorEnv
 from .evaluate import METRICS, run_episode
 from .stats import aggregate
@@ -42,20 +44,6 @@ class AgentController:
         if env.n_junctions > 1 and np.ndim(action) == 0:  # flat DQN action: bit j is junction j
             return phases_from_flat(action, env.n_junctions)
         return action
-
-
-def resolve_device(requested: str) -> tuple[str, dict[str, Any]]:
-    """torch device for ``requested`` (auto | cpu | gpu) and a description of it."""
-    import torch
-
-    cuda = torch.cuda.is_available()
-    if requested == "gpu" and not cuda:
-        raise RuntimeError("device=gpu requested but torch sees no CUDA GPU: use device=cpu or auto")
-    device = "cuda" if requested == "gpu" or (requested == "auto" and cuda) else "cpu"
-    info = {"requested": requested, "used": device, "torch": torch.__version__,
-            "gpu_name": torch.cuda.get_device_name(0) if device == "cuda" else None,
-            "cpu_threads": torch.get_num_threads()}
-    return device, info
 
 
 def evaluation_seeds(cfg: RunConfig, k: int) -> list[int]:
@@ -90,7 +78,8 @@ def run(cfg: RunConfig, out: Path, log=print) -> dict[str, Any]:
     """Train, evaluate and write every output of ``cfg`` into ``out``; returns the summary."""
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    device, device_info = resolve_device(cfg.device)
+    device_info = resolve_device(cfg.device)  # the one place "auto" becomes cpu or gpu
+    device = device_info["device"]
     log(f"[arz_rl] mode={cfg.mode} device={device} ({device_info['gpu_name'] or 'CPU'}) "
         f"algorithms={','.join(cfg.algorithms)} seeds={cfg.seeds}")
     params = cfg.to_dict()
@@ -106,6 +95,7 @@ def run(cfg: RunConfig, out: Path, log=print) -> dict[str, Any]:
     (out / "training_metrics.json").write_text(json.dumps(training, indent=1))
     results = evaluate_all(cfg, controllers_per_seed, out)
     results["parameters"] = params
+    results["device"] = device_info
     results["metric_definitions"] = sys.modules["arz_rl.evaluate"].__doc__
     results["evaluation_seeds"] = {str(cfg.seed + k): evaluation_seeds(cfg, k) for k in range(cfg.seeds)}
     (out / "evaluation_results.json").write_text(json.dumps(results, indent=1))
@@ -120,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", help="YAML/JSON file of run parameters (mode included)")
     ap.add_argument("--mode", choices=("quick", "full"))
-    ap.add_argument("--device", choices=("auto", "cpu", "gpu"))
+    ap.add_argument("--device", choices=REQUESTS)
     ap.add_argument("--algorithms", help="comma-separated: ppo,dqn")
     ap.add_argument("--seeds", type=int)
     ap.add_argument("--out", required=True, type=Path)

@@ -19,6 +19,7 @@ import pandas as pd
 from gymnasium import spaces
 
 from .config import RunConfig
+from .device import torch_name
 from .env import SignalCorridorEnv
 
 
@@ -123,7 +124,8 @@ def _checkpoints(save_freq: int, folder: Path, tag: str, replay_buffer: bool):
 
 
 def train_agent(cfg: RunConfig, algo: str, seed: int, out: Path, device: str) -> dict[str, Any]:
-    """Train ``algo`` with ``seed`` (resuming from a checkpoint in ``out``); returns its record.
+    """Train ``algo`` with ``seed`` on the resolved ``device`` (cpu | gpu, :mod:`arz_rl.device`),
+    resuming from a checkpoint in ``out``; returns its record.
 
     Writes ``out/monitor/<algo>_seed<k>_<i>.monitor.csv``, ``out/checkpoints/``,
     ``out/models/<algo>_seed<k>.zip`` and ``out/models/<algo>_seed<k>_best/best_model.zip``.
@@ -133,19 +135,20 @@ def train_agent(cfg: RunConfig, algo: str, seed: int, out: Path, device: str) ->
 
     tag = f"{algo}_seed{seed}"
     n_envs = cfg.n_envs if algo == "ppo" else 1
-    simulator: dict[str, Any] = {"picked": "numba", "why": "one env"}
+    simulator: dict[str, Any] = {"device": "cpu", "engine": "numba", "why": "one env"}
     if n_envs > 1:  # one batched simulator for all envs: numba threads or the GPU
         from stable_baselines3.common.vec_env import VecMonitor
 
-        from .vec_env import BatchedCorridorVecEnv, pick_simulator_device
+        from .vec_env import BatchedCorridorVecEnv, pick_engine
 
         kwargs = env_kwargs(cfg)
-        sim_device, simulator = pick_simulator_device(n_envs, cfg.device, **kwargs)
+        sim_device, engine, simulator = pick_engine(n_envs, device, **kwargs)
         # VecMonitor always starts a new file: a resumed run writes the next one
         monitor_dir = out / "monitor"
         monitor_dir.mkdir(parents=True, exist_ok=True)
         monitor = next(p for k in range(10_000) if not (p := monitor_dir / f"{tag}_batch{k}.monitor.csv").exists())
-        vec = VecMonitor(BatchedCorridorVecEnv(n_envs, device=sim_device, **kwargs), filename=str(monitor))
+        vec = VecMonitor(BatchedCorridorVecEnv(n_envs, device=sim_device, engine=engine, **kwargs),
+                         filename=str(monitor))
         # the evaluation env stays a plain single env (same observations and rewards)
         warnings.filterwarnings("ignore", message="Training and eval env are not of the same type")
     else:
@@ -158,13 +161,14 @@ def train_agent(cfg: RunConfig, algo: str, seed: int, out: Path, device: str) ->
     cls = _algo_class(algo)
     total = cfg.timesteps[algo]
     resumed = latest_checkpoint(ckpt_dir, tag)
+    learner = torch_name(device)
     if resumed:
-        model = cls.load(resumed[0], env=vec, device=device)
+        model = cls.load(resumed[0], env=vec, device=learner)
         buffer = ckpt_dir / f"{tag}_replay_buffer_{resumed[1]}_steps.pkl"
         if algo == "dqn" and buffer.exists():
             model.load_replay_buffer(buffer)
     else:
-        model = cls("MlpPolicy", vec, seed=seed, device=device, verbose=0, **hyperparameters(cfg, algo))
+        model = cls("MlpPolicy", vec, seed=seed, device=learner, verbose=0, **hyperparameters(cfg, algo))
     callbacks = CallbackList([
         EvalCallback(eval_env, n_eval_episodes=1, eval_freq=max(1, cfg.eval_freq // n_envs),
                      best_model_save_path=str(best_dir), log_path=str(out / "evaluations" / tag),
@@ -188,7 +192,7 @@ def train_agent(cfg: RunConfig, algo: str, seed: int, out: Path, device: str) ->
     eval_env.close()
     hp = hyperparameters(cfg, algo)
     return {
-        "algorithm": algo, "seed": seed, "device": str(model.device), "n_envs": n_envs, "simulator": simulator,
+        "algorithm": algo, "seed": seed, "device": device, "n_envs": n_envs, "simulator": simulator,
         "timesteps": int(model.num_timesteps), "gradient_updates": int(getattr(model, "_n_updates", 0)),
         "resumed_from": int(resumed[1]) if resumed else None, "train_wall_time_s": wall,
         "timesteps_per_s": (total - (resumed[1] if resumed else 0)) / wall if wall > 0 else None,
@@ -199,10 +203,10 @@ def train_agent(cfg: RunConfig, algo: str, seed: int, out: Path, device: str) ->
 
 
 def load_policy(out: Path, record: dict[str, Any], device: str):
-    """The best model of a training record (the final one if no evaluation ran)."""
+    """The best model of a training record (the final one if no evaluation ran), on ``device`` (cpu | gpu)."""
     cls = _algo_class(record["algorithm"])
     best = out / record["best_model"]
-    return cls.load(best if best.exists() else out / record["model"], device=device)
+    return cls.load(best if best.exists() else out / record["model"], device=torch_name(device))
 
 
 def _train_in_worker(cfg: RunConfig, algo: str, seed: int, out: Path, device: str) -> tuple[dict[str, Any], float]:
@@ -233,7 +237,8 @@ def train_all(cfg: RunConfig, out: Path, device: str, log=print) -> dict[str, di
         runs[algo][str(seed)] = record
         log(f"[arz_rl] trained {algo} seed={seed}: {record['timesteps']} steps, "
             f"{record['gradient_updates']} gradient updates, {seconds:.1f} s; {record['n_envs']} env(s) "
-            f"simulated on {record['simulator']['picked']} ({record['simulator']['why']})")
+            f"simulated by {record['simulator']['engine']} on the {record['simulator']['device']} "
+            f"({record['simulator']['why']})")
 
     if workers <= 1:
         for algo, seed in jobs:

@@ -20,20 +20,19 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices,
 
 from .env import QUEUE_SCALE, REWARD_SCALE, SignalCorridorEnv
 from .sim import Simulator
-from .sim.simulator import ACC_DELAY, JQ_INTEGRAL
+from .sim.layout import ACC_DELAY, JQ_INTEGRAL
 
 
 class BatchedCorridorVecEnv(VecEnv):
-    """``n_envs`` corridors stepped together; ``device`` is the simulator's (``numba``, ``cpu``, ``cuda``).
-
-    ``env_kwargs`` are :class:`SignalCorridorEnv`'s.
+    """``n_envs`` corridors stepped together; ``device`` (``cpu``/``gpu``) and ``engine`` (``numba``/
+    ``torch``) are the simulator's (:mod:`arz_rl.device`).  ``env_kwargs`` are :class:`SignalCorridorEnv`'s.
     """
 
-    def __init__(self, n_envs: int, device: str = "numba", **env_kwargs: Any) -> None:
+    def __init__(self, n_envs: int, device: str = "cpu", engine: str | None = None, **env_kwargs: Any) -> None:
         template = SignalCorridorEnv(**env_kwargs)
         self.template = template
         self.sim = Simulator(template.scenario, batch_size=n_envs, order=template.sim.order,
-                             parallel=n_envs > 1, device=device)
+                             parallel=n_envs > 1, device=device, engine=engine)
         self.decision_interval = template.decision_interval
         self.n_decisions = template.n_decisions
         self.reward_kind = template.reward_kind
@@ -113,21 +112,17 @@ class BatchedCorridorVecEnv(VecEnv):
         return [None] * self.num_envs
 
 
-def pick_simulator_device(n_envs: int, requested: str, steps: int = 4, **env_kwargs: Any) -> tuple[str, dict]:
-    """Where to step a batch of ``n_envs`` corridors: ``numba`` (CPU threads) or ``cuda`` (the torch step).
-
-    ``requested`` is the run's device: ``cpu`` -> numba; ``auto`` or ``gpu`` on a machine with a
-    CUDA device -> both are timed on ``steps`` decisions of this very batch and the faster is
-    returned (a GPU pays off for large batches only), with the env steps/s of each in the
-    description; without a CUDA device -> numba.
-    """
-    import torch
-
-    if requested == "cpu" or not torch.cuda.is_available():
-        return "numba", {"picked": "numba", "why": "device=cpu" if requested == "cpu" else "no CUDA device"}
+def pick_engine(n_envs: int, device: str, steps: int = 4, **env_kwargs: Any) -> tuple[str, str, dict]:
+    """Where to step a batch of ``n_envs`` corridors on a run resolved to ``device`` (cpu | gpu):
+    ``(device, engine, record)``.  On the CPU: numba.  On a GPU: numba on the CPU and the torch
+    step on the GPU are both timed on ``steps`` decisions of this very batch and the faster is
+    kept (a GPU pays off for large batches only); the record says which, why, and the env steps/s
+    of each."""
+    if device == "cpu":
+        return "cpu", "numba", {"device": "cpu", "engine": "numba", "why": "the run is on the cpu"}
     rates = {}
-    for candidate in ("numba", "cuda"):
-        env = BatchedCorridorVecEnv(n_envs, device=candidate, **env_kwargs)
+    for candidate, engine in (("cpu", "numba"), ("gpu", "torch")):
+        env = BatchedCorridorVecEnv(n_envs, device=candidate, engine=engine, **env_kwargs)
         env.seed(0)
         env.reset()
         actions = np.zeros((n_envs, env.template.n_junctions), dtype=np.int64)
@@ -135,7 +130,7 @@ def pick_simulator_device(n_envs: int, requested: str, steps: int = 4, **env_kwa
         t0 = time.perf_counter()
         for k in range(steps):
             env.step(actions + (k % 2))
-        rates[candidate] = steps * n_envs / (time.perf_counter() - t0)
-    picked = max(rates, key=rates.get)
-    return picked, {"picked": picked, "why": f"fastest for a batch of {n_envs}",
-                    "env_steps_per_s": {k: round(v, 1) for k, v in rates.items()}}
+        rates[(candidate, engine)] = steps * n_envs / (time.perf_counter() - t0)
+    best = max(rates, key=rates.get)
+    return best[0], best[1], {"device": best[0], "engine": best[1], "why": f"fastest for a batch of {n_envs}",
+                              "env_steps_per_s": {f"{d}/{e}": round(v, 1) for (d, e), v in rates.items()}}

@@ -78,14 +78,20 @@ def evaluation(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def merge_runs(parts: list[str | Path], out: str | Path) -> None:
+def merge_runs(parts: list[str | Path], out: str | Path, log: str | Path | None = None) -> None:
     """Merge the downloaded outputs of fanned-out kernels (one per algorithm or seed) into one
     results folder: training runs side by side, evaluation re-summarised over all seeds."""
+    from .logs import logged
+
+    with logged(log, f"merge of {len(parts)} runs into {out}"):
+        _merge(parts, Path(out))
+
+
+def _merge(parts: list[str | Path], out: Path) -> None:
     import shutil
 
     from arz_rl.stats import aggregate
 
-    out = Path(out)
     staging = out.with_name(out.name + ".merging")
     if staging.exists():
         shutil.rmtree(staging)
@@ -185,7 +191,17 @@ def provenance(run_dir: str | Path) -> str:
     parts = []
     for s in summaries:
         device = s.get("device") or {}
-        used = device.get("gpu_name") or device.get("used") or s.get("device_requested")
+        used = device.get("gpu_name") or device.get("device") or s.get("device_requested")
         when = dt.datetime.fromtimestamp(s.get("ended", 0), dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         parts.append(f"run {s.get('run_id')} · commit {str(s.get('commit'))[:10]} · device {used} · {when}")
     return "; ".join(parts)
+
+
+def pick_controllers(evaluation: dict) -> list[str]:
+    """Best fixed-time plan, max-pressure and every RL agent (the thesis's comparison set)."""
+    ctrls = evaluation["controllers"]
+    chosen = [evaluation["best_fixed_time"]] if evaluation.get("best_fixed_time") else []
+    if "max_pressure" in ctrls:
+        chosen.append("max_pressure")
+    chosen += sorted(n for n, c in ctrls.items() if c["kind"] == "rl")
+    return chosen

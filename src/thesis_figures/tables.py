@@ -132,13 +132,17 @@ def sanity_checks(run_dir: str | Path) -> pd.DataFrame:
     return df
 
 
-def all_tables(run_dir: str | Path, out: str | Path) -> None:
-    """Every table of a run's results into ``out``."""
+def all_tables(run_dir: str | Path, out: str | Path, log: str | Path | None = None) -> None:
+    """Every table of a run's results into ``out`` (what it prints also into ``log``)."""
+    from .logs import logged
+
     run_dir, out = Path(run_dir), Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    controller_tables(run_dir / "evaluation_results.json", out)
-    hyperparameter_table(run_dir / "training_metrics.json", out)
-    if (run_dir / "validation").exists():
-        riemann_tables(run_dir / "validation", out)
-    checks = sanity_checks(run_dir)
-    checks.to_csv(out / "sanity_checks.csv", index=False)
+    with logged(log, f"tables from {run_dir}"):
+        out.mkdir(parents=True, exist_ok=True)
+        controller_tables(run_dir / "evaluation_results.json", out)
+        hyperparameter_table(run_dir / "training_metrics.json", out)
+        if (run_dir / "validation").exists():
+            riemann_tables(run_dir / "validation", out)
+        checks = sanity_checks(run_dir)
+        checks.to_csv(out / "sanity_checks.csv", index=False)
+        print(f"{len(list(out.glob('*.csv')))} tables, {len(checks)} sanity warning(s)")

@@ -1,87 +1,73 @@
-"""Backends: every place a kernel can run offers the same four operations.
+"""Backends: every place a kernel can run offers the same four operations (see :mod:`.base`).
 
 - ``launch(kernel_dir, run_dir) -> dict``: start the rendered kernel; the JSON-able launch record.
 - ``status(record) -> Status``: queued | running | complete | failed | cancelled, with a message.
 - ``log(record) -> list[dict]``: the log so far, Kaggle's format ({stream_name, time, data}).
 - ``fetch(record, staging) -> None``: copy the outputs and the raw log into ``staging``.
 
-Polling, deadlines, nonce checks, manifest verification and atomic moves live
-above them (:mod:`kernel_runner.poll`, :mod:`kernel_runner.download`).
+:func:`get_backend` is the one place that knows their names; each is imported only when used
+(the Kaggle client authenticates at import).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from .. import KernelRunnerError
+from .base import (
+    CANCELLED,
+    COMPLETE,
+    FAILED,
+    FINISHED,
+    QUEUED,
+    RAW_LOG,
+    RUNNING,
+    Backend,
+    Status,
+    copy_work_folder,
+    kernel_environment,
+    provisions_gpu,
+)
 
-QUEUED, RUNNING, COMPLETE, FAILED, CANCELLED = "queued", "running", "complete", "failed", "cancelled"
-FINISHED = (COMPLETE, FAILED, CANCELLED)
-RAW_LOG = "kernel.log.json"
-
-
-@dataclass(frozen=True)
-class Status:
-    state: str
-    message: str = ""
-
-
-class Backend(Protocol):
-    name: str
-
-    def launch(self, kernel_dir: Path, run_dir: Path) -> dict[str, Any]: ...
-
-    def status(self, record: dict[str, Any]) -> Status: ...
-
-    def log(self, record: dict[str, Any]) -> list[dict[str, Any]]: ...
-
-    def fetch(self, record: dict[str, Any], staging: Path) -> None: ...
+__all__ = ["CANCELLED", "COMPLETE", "FAILED", "FINISHED", "QUEUED", "RAW_LOG", "RUNNING", "Backend", "Status",
+           "check_settings", "copy_work_folder", "get_backend", "kernel_environment", "kernel_metadata",
+           "provisions_gpu", "session_resource"]
 
 
-# what Snakemake sets to a job's thread count; the kernel chain's rules have 0 threads (they only
-# wait), and OMP_NUM_THREADS=0 is invalid (libgomp complains and torch ignores it)
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "GOTO_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                    "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+NAMES = ("local", "kaggle", "slurm")
 
 
-def kernel_environment(env: Mapping[str, str], **extra: str) -> dict[str, str]:
-    """The environment a kernel starts with: ``env`` plus ``extra``, without thread-count
-    variables that are not a positive integer (a kernel is its own machine: it sizes its threads
-    to its own cores)."""
-    out = dict(env, **extra)
-    for name in THREAD_VARIABLES:
-        if name in out and not (out[name].isdigit() and int(out[name]) > 0):
-            del out[name]
-    return out
-
-
-def copy_work_folder(work: Path, staging: Path, log: list[dict[str, Any]]) -> None:
-    """``fetch`` of backends whose kernel works in a folder this machine can read."""
-    import json
-    import shutil
-
-    if not work.is_dir():
-        raise KernelRunnerError(f"the run's working folder {work} is gone: relaunch with --forcerun push")
-    shutil.copytree(work, staging, dirs_exist_ok=True)
-    (staging / RAW_LOG).write_text(json.dumps(log))
+def _module(name: str) -> Any:
+    """The backend's module, imported only now (the Kaggle client authenticates at import)."""
+    if name == "local":
+        from . import local as module
+    elif name == "kaggle":
+        from . import kaggle as module
+    elif name == "slurm":
+        from . import slurm as module
+    else:
+        raise KernelRunnerError(f"backend={name!r}: allowed {', '.join(NAMES)}")
+    return module
 
 
 def get_backend(name: str, settings: dict[str, Any] | None = None) -> Backend:
     """The backend called ``name`` configured with ``settings`` (its config section)."""
-    settings = settings or {}
-    if name == "local":
-        from .local import LocalBackend
+    return _module(name).BACKEND(**(settings or {}))
 
-        return LocalBackend(**settings)
-    if name == "kaggle":
-        from .kaggle import KaggleBackend
 
-        return KaggleBackend(**settings)
-    if name == "slurm":
-        from .slurm import SlurmBackend
+def kernel_metadata(name: str, settings: dict[str, Any], mode: str, device: str, part: str | None = None) -> dict:
+    """What backend ``name`` needs rendered into kernel-metadata.json for a run of ``mode`` asking
+    for ``device`` (one kernel per fan-out ``part``)."""
+    return _module(name).kernel_metadata(settings, mode, device, part)
 
-        return SlurmBackend(**settings)
-    raise KernelRunnerError(f"backend={name!r}: allowed local, kaggle, slurm")
+
+def check_settings(name: str, settings: dict[str, Any], git: dict[str, Any]) -> None:
+    """Raise a KernelRunnerError saying what to change when backend ``name`` cannot run with
+    these settings and this ``git`` section; nothing is launched before this passes."""
+    _module(name).check_settings(settings, git)
+
+
+def session_resource(name: str) -> str | None:
+    """The Snakemake resource that caps how many kernels of backend ``name`` run at once
+    (Kaggle's concurrent GPU sessions, a cluster's jobs), or None."""
+    return _module(name).BACKEND.session_resource

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import KernelRunnerError
-from . import CANCELLED, COMPLETE, FAILED, QUEUED, RAW_LOG, RUNNING, Status
+from .base import CANCELLED, COMPLETE, FAILED, QUEUED, RAW_LOG, RUNNING, Status, provisions_gpu
 
 CREDENTIALS_HELP = (
     "Kaggle credentials not found: put kaggle.json (from kaggle.com > Settings > API) in ~/.kaggle/ "
@@ -79,18 +79,28 @@ def kernel_metadata(settings: dict[str, Any], mode: str, device: str, part: str 
     slug = re.sub(r"[^a-z0-9-]+", "-", slug).strip("-")
     if len(slug) < 5:
         raise KernelRunnerError(f"kaggle.slug_prefix gives the slug {slug!r}: it needs at least 5 characters")
+    gpu = provisions_gpu(device)
     return {
         "id": f"{owner}/{slug}",
         "title": slug,  # Kaggle derives the slug from the title: keep them identical
-        "machine_shape": settings.get("machine_shape", "NvidiaTeslaT4") if device != "cpu" else "",
+        "enable_gpu": gpu,
+        "machine_shape": settings.get("machine_shape", "NvidiaTeslaT4") if gpu else "",
         "session_timeout_seconds": int(settings.get("session_timeout_s", 43200)),
     }
+
+
+def check_settings(settings: dict[str, Any], git: dict[str, Any]) -> None:
+    """Kaggle clones the pinned commit: it needs a remote it can reach."""
+    if not git.get("remote"):
+        raise KernelRunnerError("backend=kaggle needs git.remote: a remote name (e.g. origin) or URL the kernel can "
+                                "clone from, with git.push: true to send the pinned commit there")
 
 
 class KaggleBackend:
     """Kernels on Kaggle through the official client."""
 
     name = "kaggle"
+    session_resource = "kaggle_gpu"
 
     def __init__(self, owner: str | None = None, slug_prefix: str = "arz-rl", machine_shape: str = "NvidiaTeslaT4",
                  session_timeout_s: int = 43200, check_quota: bool = True, retries: int = 6,
@@ -224,3 +234,6 @@ def parse_log(text: str | None) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             return [{"stream_name": "stdout", "time": 0, "data": text}]
     return [e for e in data if isinstance(e, dict)]
+
+
+BACKEND = KaggleBackend

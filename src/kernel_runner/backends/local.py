@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import COMPLETE, FAILED, QUEUED, RUNNING, Status, copy_work_folder, kernel_environment
+from .base import COMPLETE, FAILED, QUEUED, RUNNING, Status, copy_work_folder, kernel_environment
 
 
 def pid_alive(pid: int) -> bool:
@@ -37,10 +37,20 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
+def kernel_metadata(settings: dict[str, Any], mode: str, device: str, part: str | None = None) -> dict[str, Any]:
+    """Nothing: a local kernel needs no metadata."""
+    return {}
+
+
+def check_settings(settings: dict[str, Any], git: dict[str, Any]) -> None:
+    """Any settings do: the kernel fetches the pinned commit from this repository."""
+
+
 class LocalBackend:
     """Runs kernels on this machine (the default backend)."""
 
     name = "local"
+    session_resource = None
 
     def __init__(self, python: str | None = None) -> None:
         self.python = python or sys.executable
@@ -102,3 +112,6 @@ class LocalBackend:
 
     def fetch(self, record: dict[str, Any], staging: Path) -> None:
         copy_work_folder(Path(record["work"]), staging, self.log(record))
+
+
+BACKEND = LocalBackend

@@ -27,7 +27,17 @@ from pathlib import Path
 from typing import Any
 
 from .. import KernelRunnerError
-from . import CANCELLED, COMPLETE, FAILED, QUEUED, RUNNING, Status, copy_work_folder, kernel_environment
+from .base import (
+    CANCELLED,
+    COMPLETE,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    Status,
+    copy_work_folder,
+    kernel_environment,
+    provisions_gpu,
+)
 
 _QUEUED_STATES = {"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD",
                   "SUSPENDED", "STOPPED", "RESIZING"}
@@ -63,10 +73,21 @@ def parse_time_limit(value: str | int) -> int:
     return -(-seconds // 60)
 
 
+def kernel_metadata(settings: dict[str, Any], mode: str, device: str, part: str | None = None) -> dict[str, Any]:
+    """Nothing: what a job asks for is in its sbatch options."""
+    return {}
+
+
+def check_settings(settings: dict[str, Any], git: dict[str, Any]) -> None:
+    """The time limit must parse; the job fetches the pinned commit over the shared filesystem."""
+    parse_time_limit(settings.get("time_limit", "04:00:00"))
+
+
 class SlurmBackend:
     """Runs kernels as SLURM batch jobs (``backend: slurm``; settings are the ``slurm:`` config section)."""
 
     name = "slurm"
+    session_resource = "slurm_jobs"
 
     def __init__(self, partition: str | None = None, account: str | None = None, time_limit: str | int = "04:00:00",
                  cpus: int = 2, mem: str = "8G", gpu_gres: str = "gpu:1", python: str | None = None,
@@ -94,7 +115,7 @@ class SlurmBackend:
             args.append(f"--partition={self.partition}")
         if self.account:
             args.append(f"--account={self.account}")
-        if device == "gpu":
+        if provisions_gpu(device):
             args.append(f"--gres={self.gpu_gres}")
         return args + self.extra_args
 
@@ -215,3 +236,6 @@ class SlurmBackend:
 
     def fetch(self, record: dict[str, Any], staging: Path) -> None:
         copy_work_folder(Path(record["work"]), staging, self.log(record))
+
+
+BACKEND = SlurmBackend

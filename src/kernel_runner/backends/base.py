@@ -1,0 +1,80 @@
+"""What every backend shares: the four operations, the states, the kernel's environment.
+
+- ``launch(kernel_dir, run_dir) -> dict``: start the rendered kernel; the JSON-able launch record.
+- ``status(record) -> Status``: queued | running | complete | failed | cancelled, with a message.
+- ``log(record) -> list[dict]``: the log so far, Kaggle's format ({stream_name, time, data}).
+- ``fetch(record, staging) -> None``: copy the outputs and the raw log into ``staging``.
+
+Polling, deadlines, nonce checks, manifest verification and atomic moves live
+above them (:mod:`kernel_runner.poll`, :mod:`kernel_runner.download`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from .. import KernelRunnerError
+
+QUEUED, RUNNING, COMPLETE, FAILED, CANCELLED = "queued", "running", "complete", "failed", "cancelled"
+DEVICE_REQUESTS = ("auto", "cpu", "gpu")  #: the config's ``device``
+
+
+def provisions_gpu(device: str) -> bool:
+    """Whether a backend asks for a GPU for a run that requests ``device`` (auto | cpu | gpu):
+    only for ``gpu``.  ``auto`` uses a GPU when the machine it lands on has one (decided in the
+    kernel, :func:`arz_rl.device.resolve`), but never asks for one: a GPU costs quota (Kaggle) or
+    queue time (SLURM) and is asked for by name."""
+    if device not in DEVICE_REQUESTS:
+        raise KernelRunnerError(f"device={device!r}: allowed {DEVICE_REQUESTS}")
+    return device == "gpu"
+FINISHED = (COMPLETE, FAILED, CANCELLED)
+RAW_LOG = "kernel.log.json"
+
+
+@dataclass(frozen=True)
+class Status:
+    state: str
+    message: str = ""
+
+
+class Backend(Protocol):
+    name: str
+
+    def launch(self, kernel_dir: Path, run_dir: Path) -> dict[str, Any]: ...
+
+    def status(self, record: dict[str, Any]) -> Status: ...
+
+    def log(self, record: dict[str, Any]) -> list[dict[str, Any]]: ...
+
+    def fetch(self, record: dict[str, Any], staging: Path) -> None: ...
+
+
+# what Snakemake sets to a job's thread count; the kernel chain's rules have 0 threads (they only
+# wait), and OMP_NUM_THREADS=0 is invalid (libgomp complains and torch ignores it)
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "GOTO_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                    "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+def kernel_environment(env: Mapping[str, str], **extra: str) -> dict[str, str]:
+    """The environment a kernel starts with: ``env`` plus ``extra``, without thread-count
+    variables that are not a positive integer (a kernel is its own machine: it sizes its threads
+    to its own cores)."""
+    out = dict(env, **extra)
+    for name in THREAD_VARIABLES:
+        if name in out and not (out[name].isdigit() and int(out[name]) > 0):
+            del out[name]
+    return out
+
+
+def copy_work_folder(work: Path, staging: Path, log: list[dict[str, Any]]) -> None:
+    """``fetch`` of backends whose kernel works in a folder this machine can read."""
+    import json
+    import shutil
+
+    if not work.is_dir():
+        raise KernelRunnerError(f"the run's working folder {work} is gone: relaunch with --forcerun push")
+    shutil.copytree(work, staging, dirs_exist_ok=True)
+    (staging / RAW_LOG).write_text(json.dumps(log))
