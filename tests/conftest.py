@@ -145,6 +145,9 @@ def slurm_cluster():
             subprocess.run(["bash", str(SLURM_SCRIPT), "start"], check=False, timeout=120)
             started = True
         os.environ["SLURM_CONF"] = conf
+        # the executor plugin's jobs run srun without SLURM_CONF: tests/slurm_bin/srun brings it back
+        os.environ["ARZ_SLURM_CONF"] = conf
+        os.environ["PATH"] = f"{SLURM_SCRIPT.parent / 'slurm_bin'}{os.pathsep}{os.environ['PATH']}"
     try:
         if not _slurm_answers():
             msg = ("no SLURM cluster answers: run `sudo tests/slurm_cluster.sh install` (the tests start it as "
