@@ -8,6 +8,7 @@ if str(ROOT / "src") not in sys.path:
 
 from kernel_runner.backends import check_settings, kernel_metadata, session_resource
 from kernel_runner.gitsync import content_hash, run_digest
+from kernel_runner.interrupts import forward_interrupts_to_jobs
 from thesis_figures.catalog import FIGURES
 
 MODES = ["quick", "full"]
@@ -17,6 +18,10 @@ wildcard_constraints:
     mode="|".join(MODES),
     run=r"[a-z]+-[a-z]+-[0-9a-f]{12}",
     merged=r"[0-9a-f]{12}",
+
+
+# `kill -INT <snakemake's pid>` stops a waiting poll step at once, as Ctrl-C does
+forward_interrupts_to_jobs()
 
 
 # what the configured backend needs of the rest of the configuration, said before anything runs

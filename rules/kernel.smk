@@ -22,6 +22,7 @@ rule render:
             "install": config["kernel"]["install"],
         },
         metadata=lambda wc: run_info(wc)["extra"]["metadata"],
+        check=config["kernel"]["check"],
     script:
         "../scripts/render.py"
 

@@ -15,7 +15,6 @@ TINY_RUN = {"seeds": 2, "episode_length": 150.0, "timesteps": {"ppo": 256, "dqn"
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
     """A downloaded-looking results folder: experiment outputs, validation tables, session summary."""
-    import json
 
     from arz_rl.config import build_config
     from arz_rl.run import run
@@ -28,10 +27,24 @@ def tiny_run(tmp_path_factory) -> Path:
     table.to_csv(out / "validation" / "riemann_table.csv", index=False)
     for name, df in profiles.items():
         df.to_csv(out / "validation" / f"riemann_{name}.csv", index=False)
-    (out / "session_summary.json").write_text(json.dumps(
-        {"run_id": "local-cpu-0123456789ab", "commit": "f" * 40, "device": {"used": "cpu"}, "ended": 1.8e9,
-         "status": "complete"}))
+    seal(out)
     return out
+
+
+def seal(run_dir: Path, **summary) -> None:
+    """Write ``session_summary.json`` with the sha256 manifest of every file in ``run_dir``, as a
+    kernel does before its outputs are downloaded (the figures check files against it)."""
+    import hashlib
+    import json
+
+    summary_path = run_dir / "session_summary.json"
+    old = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    files = {p.relative_to(run_dir).as_posix(): {"sha256": hashlib.sha256(p.read_bytes()).hexdigest(),
+                                                 "bytes": p.stat().st_size}
+             for p in sorted(run_dir.rglob("*")) if p.is_file() and p != summary_path}
+    base = {"run_id": "local-cpu-0123456789ab", "commit": "f" * 40, "device": {"device": "cpu"}, "ended": 1.8e9,
+            "status": "complete"}
+    summary_path.write_text(json.dumps({**base, **old, **summary, "files": files}))
 
 
 SLURM_SCRIPT = Path(__file__).parent / "slurm_cluster.sh"

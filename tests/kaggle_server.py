@@ -77,6 +77,9 @@ class KaggleTestServer:
             return
         script = v.workdir.parent / "script.py"
         script.write_text(v.script)
+        # like Kaggle, the platform puts files of its own into the working directory, which end up
+        # among the outputs but in no manifest of the kernel's
+        (v.workdir / "__notebook_source__.ipynb").write_text(json.dumps({"cells": [], "source": v.script[:100]}))
         v.state = "RUNNING"
         started = v.started = time.time()
         env = {k: val for k, val in os.environ.items() if not k.startswith("KAGGLE_")}
@@ -173,9 +176,9 @@ class KaggleTestServer:
         if not f.is_file():
             return None
         data = f.read_bytes()
-        if self.faults.get("corrupt_file") == name:
+        if self.faults.get("corrupt_file") == Path(name).name:
             data = bytes([data[0] ^ 0xFF]) + data[1:]
-        if self.faults.get("truncate_file") == name:
+        if self.faults.get("truncate_file") == Path(name).name:
             data = data[: len(data) // 2]
         return data
 

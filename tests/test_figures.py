@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import seal
 
 from thesis_figures import ResultsError, catalog, comparison, learning_curves, results, tables
 
@@ -59,9 +60,11 @@ def _copy(tiny_run, tmp_path):
 
 
 def _edit(path, fn):
+    """Change a results file and seal its folder again, as if the kernel had written it so."""
     data = json.loads(path.read_text())
     fn(data)
     path.write_text(json.dumps(data))
+    seal(path.parent)
 
 
 def test_missing_field_names_file_and_field(tiny_run, tmp_path):
@@ -109,7 +112,10 @@ def test_merge_of_fanned_out_runs(tiny_run, tmp_path):
     ppo, dqn = tmp_path / "ppo", tmp_path / "dqn"
     run(build_config("quick", {**TINY_RUN, "algorithms": "ppo"}), ppo, log=lambda *_: None)
     run(build_config("quick", {**TINY_RUN, "algorithms": "dqn"}), dqn, log=lambda *_: None)
+    seal(ppo)
+    seal(dqn)
     results.merge_runs([ppo, dqn], tmp_path / "merged")
+    assert (tmp_path / "merged" / "manifest.json").exists()  # the merge's own record, checked by the figures
     merged = json.loads((tmp_path / "merged" / "evaluation_results.json").read_text())
     whole = json.loads((tiny_run / "evaluation_results.json").read_text())
     assert set(merged["comparisons"]) == {"ppo", "dqn"}
@@ -119,3 +125,21 @@ def test_merge_of_fanned_out_runs(tiny_run, tmp_path):
                 pytest.approx(whole["controllers"][name]["summary"][metric]["mean"], rel=1e-9)
     train = json.loads((tmp_path / "merged" / "training_metrics.json").read_text())
     assert set(train["runs"]) == {"ppo", "dqn"}
+
+
+def test_an_edited_or_foreign_results_file_is_refused_naming_it(tiny_run, tmp_path):
+    run = _copy(tiny_run, tmp_path)
+    path = run / "evaluation_results.json"
+    text = path.read_text()
+    path.write_text(text.replace('"mean": ', '"mean": 1', 1))  # one number changed after the download
+    with pytest.raises(ResultsError, match=r"evaluation_results.json does not match the sha256 in "
+                                           r"session_summary.json \(changed after the download\): delete .* afresh"):
+        comparison.controller_comparison(run, tmp_path / "b.pdf", tmp_path / "b.png")
+    with pytest.raises(ResultsError, match="does not match the sha256"):
+        tables.all_tables(run, tmp_path / "tables")
+    (run / "extra.npz").write_bytes(b"not the run's")
+    with pytest.raises(ResultsError, match="extra.npz: not listed in"):
+        results.verified(run / "extra.npz")
+    (run / "session_summary.json").unlink()
+    with pytest.raises(ResultsError, match="not a verified download"):
+        results.load_json(run / "training_metrics.json")

@@ -10,7 +10,7 @@ from workflow_helpers import REPO, git
 from kernel_runner import KernelRunnerError
 from kernel_runner.backends import COMPLETE, FAILED, RUNNING, Status, kernel_environment
 from kernel_runner.download import download, sha256_file
-from kernel_runner.gitsync import content_hash, looks_like_credential, snapshot
+from kernel_runner.gitsync import content_hash, find_secrets, looks_like_credential, snapshot
 from kernel_runner.poll import wait
 from kernel_runner.render import render_kernel
 
@@ -48,12 +48,25 @@ def test_hash_follows_content_not_head_or_other_files(repo):
     assert content_hash(repo, PATHS) != h0
 
 
-def test_clean_tree_pins_head(repo):
+def test_snapshot_is_a_parentless_commit_of_the_experiment_files_and_a_bundle(repo, tmp_path):
     h = content_hash(repo, PATHS)
-    snap = snapshot(repo, PATHS, [], h)
-    assert snap.sha == git(repo, "rev-parse", "HEAD").strip()
-    assert snap.snapshotted_changes == []
-    assert git(repo, "rev-parse", snap.ref).strip() == snap.sha
+    snap = snapshot(repo, PATHS, [], h, bundle=tmp_path / "code.bundle")
+    assert snap.head == git(repo, "rev-parse", "HEAD").strip() and snap.snapshotted_changes == []
+    assert git(repo, "rev-parse", snap.ref).strip() == snap.sha != snap.head
+    assert git(repo, "rev-list", "--count", snap.sha).strip() == "1"  # no history travels with it
+    assert git(repo, "ls-tree", "-r", "--name-only", snap.sha).split() == ["kernel/k.j2", "src/model.py"]
+    # the same content gives the same commit, whatever HEAD and the clock say
+    git(repo, "commit", "-q", "--allow-empty", "-m", "later")
+    assert snapshot(repo, PATHS, [], h).sha == snap.sha
+    # the bundle holds that commit alone and clones without the repository
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    git(clone, "init", "-q")
+    git(clone, "fetch", "-q", str(tmp_path / "code.bundle"), snap.ref)
+    git(clone, "checkout", "-q", "FETCH_HEAD")
+    assert git(clone, "rev-parse", "HEAD").strip() == snap.sha
+    assert (clone / "src" / "model.py").read_text() == "x = 1\n" and not (clone / "README.md").exists()
+    assert snap.bundle["bytes"] == (tmp_path / "code.bundle").stat().st_size
 
 
 def test_dirty_tree_snapshot_does_not_move_the_branch(repo):
@@ -65,13 +78,12 @@ def test_dirty_tree_snapshot_does_not_move_the_branch(repo):
     snap = snapshot(repo, PATHS, [], content_hash(repo, PATHS))
     assert git(repo, "rev-parse", "HEAD").strip() == head
     assert git(repo, "rev-list", "--count", "main").strip() == "1"
-    assert git(repo, "rev-parse", f"{snap.sha}^").strip() == head
     assert git(repo, "show", f"{snap.sha}:src/model.py") == "x = 3\n"
     assert git(repo, "show", f"{snap.sha}:src/extra.py") == "y = 1\n"
-    assert git(repo, "show", f"{snap.sha}:README.md") == "hello\n"  # only experiment files are snapshotted
-    with pytest.raises(subprocess.CalledProcessError):
-        git(repo, "show", f"{snap.sha}:kernel/k.j2")
-    assert sorted(snap.snapshotted_changes) == ["kernel/k.j2", "src/extra.py", "src/model.py"]
+    for gone in ("README.md", "kernel/k.j2"):  # only the experiment files, as they are now
+        with pytest.raises(subprocess.CalledProcessError):
+            git(repo, "show", f"{snap.sha}:{gone}")
+    assert sorted(snap.snapshotted_changes) == ["src/extra.py", "src/model.py"]
     status = git(repo, "status", "--porcelain")
     assert "src/model.py" in status  # the user's index and working tree are untouched
 
@@ -83,22 +95,70 @@ def test_credentials_are_never_snapshotted(repo, where):
     if where == "committed":
         git(repo, "add", "-A")
         git(repo, "commit", "-qm", "oops")
-    with pytest.raises(KernelRunnerError, match="kaggle.json.*credential"):
+    with pytest.raises(KernelRunnerError, match="'src/kaggle.json'.*credential.*rule credential-file-name"):
         snapshot(repo, PATHS, [], content_hash(repo, PATHS))
-    assert looks_like_credential("a/b/token.txt", b'KAGGLE_KEY=abc')
-    assert looks_like_credential("conf/creds.json", json.dumps({"key": "ab" * 16}).encode())
+    assert git(repo, "for-each-ref", "refs/kernel-runs").strip() == ""  # nothing pinned
+
+
+KEY = "a1b2c3d4e5f60718293a4b5c6d7e8f90"  # pragma: allowlist secret
+
+
+@pytest.mark.parametrize("name,text,rule", [
+    ("notes_token.txt", f'{{"username": "me", "key":"{KEY}"}}\n', "Hex High Entropy String"),
+    ("local_settings.py", f'KAGGLE_KEY = "{KEY}"\n', "kaggle-key-assignment"),
+    ("settings.yaml", f"kaggle:\n  key: {KEY}\n", "key-field-32-hex"),
+    ("deploy.txt", "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaA==\n", "Private Key"),
+    ("aws.cfg", "aws_access_key_id = AKIAIOSFODNN7EXAMPLE\n", "AWS Access Key"),
+])
+def test_secrets_in_any_shape_are_refused_naming_file_line_and_rule(repo, name, text, rule):
+    (repo / "src" / name).write_text("# settings\n" + text)
+    with pytest.raises(KernelRunnerError, match=rf"'src/{name}' line \d+: .*rule [^;]*") as err:
+        snapshot(repo, PATHS, [], content_hash(repo, PATHS))
+    assert rule in str(err.value) or rule in repr(find_secrets(repo, [f"src/{name}"]))
+    assert KEY not in str(err.value)  # the message never repeats the secret
+    assert looks_like_credential(name, text.encode())
     assert not looks_like_credential("src/model.py", b"x = 1")
+    # a false alarm marked as such is let through
+    (repo / "src" / name).write_text("x = 1\n")
+    snapshot(repo, PATHS, [], content_hash(repo, PATHS))
 
 
-def test_no_commit_yet_is_a_clear_error(tmp_path):
+def test_a_credential_committed_then_removed_never_reaches_the_remote(repo, tmp_path):
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
+    (repo / "src" / "kaggle.json").write_text(json.dumps({"username": "me", "key": KEY}))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "oops, committed the key")
+    with pytest.raises(KernelRunnerError, match="kaggle.json"):
+        snapshot(repo, PATHS, [], content_hash(repo, PATHS), remote=str(remote), push=True)
+    git(repo, "rm", "-q", "--cached", "src/kaggle.json")  # what the refusal advised
+    (repo / ".gitignore").write_text("ignored.txt\nkaggle.json\n")
+    git(repo, "commit", "-qam", "untrack the key")
+    snap = snapshot(repo, PATHS, [], content_hash(repo, PATHS), remote=str(remote), push=True)
+    assert snap.pushed
+    objects = subprocess.run(["git", "rev-list", "--all", "--objects"], cwd=remote, capture_output=True, text=True,
+                             check=True).stdout
+    assert "kaggle.json" not in objects  # the file never went, nor any commit that had it
+    blobs = subprocess.run(["git", "cat-file", "--batch-all-objects", "--batch"], cwd=remote, capture_output=True,
+                           check=True).stdout
+    assert KEY.encode() not in blobs
+    assert git(remote, "rev-list", "--count", "--all").strip() == "1"
+
+
+def test_a_repository_without_a_commit_can_still_pin_its_experiment(tmp_path):
     git(tmp_path, "init", "-q")
     (tmp_path / "src").mkdir()
-    (tmp_path / "src" / "a.py").write_text("")
-    with pytest.raises(KernelRunnerError, match="no commit yet"):
-        snapshot(tmp_path, ["src"], [], "0" * 64)
+    (tmp_path / "src" / "a.py").write_text("a = 1\n")
+    snap = snapshot(tmp_path, ["src"], [], "0" * 64, bundle=tmp_path / "b.bundle")
+    assert snap.head is None and snap.snapshotted_changes == ["src/a.py"]
+    assert git(tmp_path, "show", f"{snap.sha}:src/a.py") == "a = 1\n"
 
 
-SYNC = {"sha": "a" * 40, "ref": "refs/kernel-runs/x", "remote": "/repo"}
+@pytest.fixture
+def sync(repo, tmp_path):
+    snap = snapshot(repo, PATHS, [], content_hash(repo, PATHS), bundle=tmp_path / "code.bundle")
+    return snap.to_dict()
+
 RUN = {"run_id": "local-cpu-0123456789ab", "mode": "quick", "device": "cpu", "backend": "local",
        "parameters": {"mode": "quick", "seeds": 2, "algorithms": ["ppo"]}, "install": {"numba==0.68.1": "numba"}}
 
@@ -110,22 +170,30 @@ def test_kernel_environment_drops_the_zero_thread_counts_of_a_waiting_rule():
     assert env["OMP_NUM_THREADS"] == "0"  # the caller's copy is left alone
 
 
-def test_render_embeds_every_parameter_and_a_nonce(tmp_path):
-    rec = render_kernel(REPO / "kernel", tmp_path / "k", SYNC, RUN)
+def test_render_embeds_every_parameter_the_code_and_a_nonce(sync, repo, tmp_path):
+    rec = render_kernel(REPO / "kernel", tmp_path / "k", sync, RUN)
     script = (tmp_path / "k" / "kernel.py").read_text()
-    assert rec["nonce"] in script and SYNC["sha"] in script and '\\"seeds\\": 2' in script
+    assert rec["nonce"] in script and sync["sha"] in script and '\\"seeds\\": 2' in script
+    assert str(repo) not in script and str(tmp_path) not in script  # no local path: the code travels inside
+    assert sync["bundle"]["sha256"] in script
     meta = json.loads((tmp_path / "k" / "kernel-metadata.json").read_text())
     assert meta["enable_gpu"] is False and meta["kernel_type"] == "script"
-    other = render_kernel(REPO / "kernel", tmp_path / "k2", SYNC, RUN)
+    other = render_kernel(REPO / "kernel", tmp_path / "k2", sync, RUN)
     assert other["nonce"] != rec["nonce"]
 
 
-def test_render_refuses_missing_variables(tmp_path):
+def test_a_damaged_bundle_is_refused(sync, tmp_path):
+    Path(sync["bundle"]["path"]).write_bytes(b"not a bundle")
+    with pytest.raises(KernelRunnerError, match="does not match the sha256 sync recorded"):
+        render_kernel(REPO / "kernel", tmp_path / "k", sync, RUN)
+
+
+def test_render_refuses_missing_variables(sync, tmp_path):
     (tmp_path / "t").mkdir()
     (tmp_path / "t" / "kernel.py.j2").write_text("{{ not_given }}\n")
     (tmp_path / "t" / "kernel-metadata.json.j2").write_text("{}\n")
     with pytest.raises(KernelRunnerError, match="not_given"):
-        render_kernel(tmp_path / "t", tmp_path / "out", SYNC, RUN)
+        render_kernel(tmp_path / "t", tmp_path / "out", sync, RUN)
 
 
 class FakeBackend:
@@ -231,3 +299,40 @@ def test_download_rejects_bad_outputs_and_keeps_dest_untouched(tmp_path, fault, 
     with pytest.raises(KernelRunnerError, match=match):
         download(DirBackend(src), {}, "c1", "n1", dest)
     assert not dest.exists() and list(dest.parent.iterdir()) == []
+
+
+def test_only_the_kernels_own_folder_is_downloaded_and_made_read_only(tmp_path):
+    from kernel_runner.render import OUT_DIR
+
+    work = tmp_path / "work"  # a kernel's working directory: its own folder beside the platform's files
+    work.mkdir()
+    _outputs(work).rename(work / OUT_DIR)
+    (work / "__notebook__.ipynb").write_text("the platform's own file, in no manifest")
+    (work / "kernel.log.json").write_text("[]")
+    dest = tmp_path / "run" / "output"
+    download(DirBackend(work), {}, "c1", "n1", dest)
+    assert sorted(p.name for p in dest.iterdir()) == ["kernel.log.json", "session_summary.json", "sub",
+                                                       "training_metrics.json"]
+    assert not (dest / "sub" / "model.zip").stat().st_mode & 0o222  # the run's record: read-only
+
+
+def test_a_full_disk_during_the_download_is_one_line_and_leaves_nothing(tmp_path):
+    import os
+
+    small = tmp_path / "small"
+    small.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(small)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("needs root to mount a 64 KiB tmpfs (a real full disk)")
+    try:
+        src = _outputs(tmp_path)
+        (src / "sub" / "model.zip").write_bytes(os.urandom(200_000))  # more than the disk holds
+        dest = small / "run" / "output"
+        with pytest.raises(KernelRunnerError) as err:
+            download(DirBackend(src), {}, "c1", "n1", dest)
+        msg = str(err.value)
+        assert "\n" not in msg and "No space left on device" in msg and "free space there" in msg, msg
+        assert len(msg) < 400
+        assert not dest.exists() and list((small / "run").iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(small)], check=False)

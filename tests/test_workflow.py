@@ -49,7 +49,9 @@ def test_chain_produces_plots_from_one_verified_launch(repo):
     sync = json.loads((run / "sync.json").read_text())
     summary = json.loads((run / "output" / "session_summary.json").read_text())
     nonce = json.loads((run / "launch.json").read_text())["nonce"]
-    assert summary["commit"] == sync["sha"] == git(repo, "rev-parse", "HEAD").strip()
+    assert summary["commit"] == sync["sha"]
+    assert summary["head"] == sync["head"] == git(repo, "rev-parse", "HEAD").strip()
+    assert git(repo, "rev-list", "--count", sync["sha"]).strip() == "1"  # the snapshot carries no history
     assert summary["nonce"] == nonce and summary["status"] == "complete"
     assert summary["parameters"]["timesteps"] == {"ppo": 128, "dqn": 150}  # echoed back
     kernel_log = (run / "logs" / "kernel.log").read_text()
@@ -93,8 +95,8 @@ def test_experiment_edit_reruns_the_chain_once_without_moving_the_branch(repo):
     assert len(new) == 1 and len(launches(new[0])) == 1
     sync = json.loads((new[0] / "sync.json").read_text())
     assert git(repo, "rev-parse", "HEAD").strip() == head  # no auto-commit on the branch
-    assert sync["sha"] != head and git(repo, "rev-parse", f"{sync['sha']}^").strip() == head
-    assert sync["snapshotted_changes"] == ["src/arz_rl/run.py"]
+    assert sync["head"] == head and sync["snapshotted_changes"] == ["src/arz_rl/run.py"]
+    assert "an experiment change" in git(repo, "show", f"{sync['sha']}:src/arz_rl/run.py")
     assert (old / "output" / "session_summary.json").read_bytes() == old_summary
 
 

@@ -30,8 +30,9 @@ def setup(tmp_path_factory):
     server = KaggleTestServer(tmp_path_factory.mktemp("kaggle-server"), users={"tester": KEY}).start()
     config = yaml.safe_load(TINY.read_text())
     config.update(backend="kaggle", kaggle={"owner": "tester", "session_timeout_s": 3600})
+    # no remote: the kernel carries its code
     config["git"] = {"experiment_paths": ["src/arz_rl", "kernel", "requirements.txt"], "exclude": [],
-                     "remote": str(repo), "push": False}
+                     "remote": None, "push": False}
     cfg = tmp_path_factory.mktemp("cfg") / "kaggle.yaml"
     cfg.write_text(yaml.safe_dump(config))
     env = {"KAGGLE_TEST_ENDPOINT": server.url, "PYTHONPATH": str(REPO / "tests" / "kaggle_site"),
@@ -48,6 +49,8 @@ def _change_experiment(repo, tag):
 
 def test_kaggle_chain_end_to_end(setup):
     repo, server, cfg, env = setup
+    assert git(repo, "remote").strip() == ""  # a repository no one else can reach
+    _change_experiment(repo, "an uncommitted edit")
     out = snakemake(repo, PLOTS, config=cfg, env=env)
     assert out.returncode == 0, out.stderr[-4000:]
     assert server.pushes == 1
@@ -55,7 +58,12 @@ def test_kaggle_chain_end_to_end(setup):
     (run,) = runs(repo)
     launch = json.loads((run / "launch.json").read_text())
     assert launch["backend"] == "kaggle" and launch["version"] == 1 and launch["url"]
-    assert (run / "output" / "arz-rl-quick.log").exists()  # raw Kaggle log beside the outputs
+    kernel = (run / "kernel" / "kernel.py").read_text()
+    assert str(repo) not in kernel and "/tmp" not in kernel and "/work" not in kernel  # no local path
+    summary = json.loads((run / "output" / "session_summary.json").read_text())
+    assert "an uncommitted edit" in git(repo, "show", f"{summary['commit']}:src/arz_rl/run.py")
+    assert not (run / "output" / "__notebook_source__.ipynb").exists()  # the platform's file, not the run's
+    assert "SESSION_COMPLETE" in (run / "output" / "kernel.log.json").read_text()  # Kaggle's log beside them
     for path in repo.joinpath("results").rglob("*"):
         if path.is_file() and path.suffix in (".py", ".json", ".log", ".jsonl"):
             assert KEY not in path.read_text(errors="ignore"), path  # the key is never logged or rendered

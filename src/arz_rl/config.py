@@ -29,6 +29,59 @@ DQN_DEFAULTS: dict[str, Any] = {
 }
 
 
+def _number(lo: float | None = None, hi: float | None = None, lo_open: bool = False, integer: bool = False,
+            optional: bool = False):
+    """A checker of one hyperparameter: (ok(value), what it must be)."""
+    kind = "an integer" if integer else "a number"
+    bounds = []
+    if lo is not None:
+        bounds.append(f"{'>' if lo_open else '>='} {lo:g}")
+    if hi is not None:
+        bounds.append(f"<= {hi:g}")
+    what = kind + (" " + " and ".join(bounds) if bounds else "") + (" (or null)" if optional else "")
+
+    def ok(v: Any) -> bool:
+        if v is None:
+            return optional
+        if isinstance(v, bool) or not isinstance(v, int | float) or (integer and not isinstance(v, int)):
+            return False
+        return (lo is None or (v > lo if lo_open else v >= lo)) and (hi is None or v <= hi)
+
+    return ok, what
+
+
+def _layers(v: Any) -> bool:
+    return isinstance(v, list | tuple) and len(v) > 0 and all(isinstance(n, int) and n >= 1 for n in v)
+
+
+_LAYERS = (_layers, "a list of layer widths, e.g. [64, 64]")
+_COMMON = {"learning_rate": _number(0, lo_open=True), "batch_size": _number(2, integer=True),
+           "gamma": _number(0, 1, lo_open=True), "max_grad_norm": _number(0, lo_open=True), "net_arch": _LAYERS}
+#: what stable-baselines3 accepts for each hyperparameter this project passes on, checked before a
+#: kernel is launched (SB3 itself would only fail inside the kernel)
+HYPERPARAMETERS: dict[str, dict[str, tuple]] = {
+    "ppo": {**_COMMON, "n_steps": _number(2, integer=True), "n_epochs": _number(1, integer=True),
+            "gae_lambda": _number(0, 1), "clip_range": _number(0, lo_open=True), "ent_coef": _number(0),
+            "vf_coef": _number(0), "target_kl": _number(0, lo_open=True, optional=True)},
+    "dqn": {**_COMMON, "buffer_size": _number(1, integer=True), "learning_starts": _number(0, integer=True),
+            "tau": _number(0, 1, lo_open=True), "train_freq": _number(1, integer=True),
+            "gradient_steps": _number(-1, integer=True), "target_update_interval": _number(1, integer=True),
+            "exploration_fraction": _number(0, 1), "exploration_initial_eps": _number(0, 1),
+            "exploration_final_eps": _number(0, 1)},
+}
+
+
+def check_hyperparameters(algo: str, hp: dict[str, Any]) -> None:
+    """Raise ValueError naming ``<algo>.<name>``, its value and what it must be."""
+    known = HYPERPARAMETERS[algo]
+    for name, value in hp.items():
+        if name not in known:
+            raise ValueError(f"{algo}.{name}: unknown hyperparameter; known are {sorted(known)}")
+        ok, what = known[name]
+        if not ok(value):
+            raise ValueError(f"{algo}.{name}={value!r}: must be {what}")
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Every parameter of one experiment run (times in s)."""
@@ -70,6 +123,8 @@ class RunConfig:
         for a in self.algorithms:
             if self.timesteps.get(a, 0) < 1:
                 raise ValueError(f"timesteps.{a}={self.timesteps.get(a)}: must be >= 1")
+        for algo in ALGORITHMS:
+            check_hyperparameters(algo, getattr(self, algo))
         if "dqn" in self.algorithms and self.timesteps["dqn"] <= self.dqn["learning_starts"]:
             raise ValueError(
                 f"timesteps.dqn={self.timesteps['dqn']} must exceed dqn.learning_starts={self.dqn['learning_starts']}"

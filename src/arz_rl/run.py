@@ -15,18 +15,17 @@ import platform
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .baselines import Controller, baseline_controllers
 from .config import RunConfig, build_config, load_file
 from .device import REQUESTS
 from .device import resolve as resolve_device
-from .env import SignalCorridorEnv
-from .evaluate import METRICS, run_episode
-from .stats import aggregate
-from .train import load_policy, phases_from_flat, train_all
+
+if TYPE_CHECKING:  # the simulator and the learners load only when a run starts (``--check`` needs neither)
+    from .baselines import Controller
+    from .env import SignalCorridorEnv
 
 
 class AgentController:
@@ -40,6 +39,8 @@ class AgentController:
         env.set_fixed_plan(0.0, 0.0)
 
     def act(self, obs: np.ndarray, env: SignalCorridorEnv) -> np.ndarray | int:
+        from .train import phases_from_flat
+
         action, _ = self.model.predict(obs, deterministic=True)
         if env.n_junctions > 1 and np.ndim(action) == 0:  # flat DQN action: bit j is junction j
             return phases_from_flat(action, env.n_junctions)
@@ -53,6 +54,10 @@ def evaluation_seeds(cfg: RunConfig, k: int) -> list[int]:
 
 def evaluate_all(cfg: RunConfig, controllers_per_seed: list[list[Controller]], out: Path) -> dict[str, Any]:
     """Every controller on the same demand draws; space-time traces of the first episode."""
+    from .env import SignalCorridorEnv
+    from .evaluate import METRICS, run_episode
+    from .stats import aggregate
+
     env = SignalCorridorEnv(scenario=cfg.scenario, n_junctions=cfg.n_junctions,
                             decision_interval=cfg.decision_interval, episode_length=cfg.episode_length,
                             reward=cfg.reward, order=cfg.order)
@@ -76,6 +81,9 @@ def evaluate_all(cfg: RunConfig, controllers_per_seed: list[list[Controller]], o
 
 def run(cfg: RunConfig, out: Path, log=print) -> dict[str, Any]:
     """Train, evaluate and write every output of ``cfg`` into ``out``; returns the summary."""
+    from .baselines import baseline_controllers
+    from .train import load_policy, train_all
+
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
     device_info = resolve_device(cfg.device)  # the one place "auto" becomes cpu or gpu
@@ -113,7 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", choices=REQUESTS)
     ap.add_argument("--algorithms", help="comma-separated: ppo,dqn")
     ap.add_argument("--seeds", type=int)
-    ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--out", type=Path, help="folder of the outputs (required unless --check)")
+    ap.add_argument("--check", action="store_true",
+                    help="only validate the settings (no simulator, no learner loaded) and exit")
     args = ap.parse_args(argv)
     params = load_file(args.config) if args.config else {}
     for key in ("device", "algorithms", "seeds"):
@@ -125,6 +135,18 @@ def main(argv: list[str] | None = None) -> int:
         cfg = build_config(mode, params)
     except ValueError as exc:
         ap.error(str(exc))
+    if args.check:
+        print(f"settings valid: mode={cfg.mode} device={cfg.device} algorithms={','.join(cfg.algorithms)} "
+              f"seeds={cfg.seeds}")
+        return 0
+    if args.out is None:
+        ap.error("--out is required")
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / ".writable").touch()
+        (args.out / ".writable").unlink()
+    except OSError as exc:
+        ap.error(f"--out {args.out}: cannot write there ({exc.strerror or exc}): choose a writable folder")
     run(cfg, args.out)
     return 0
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from . import KernelRunnerError
-from .backends import Backend
+from .backends import RAW_LOG, Backend
+from .render import OUT_DIR
 
 SUMMARY = "session_summary.json"
 
@@ -52,18 +54,46 @@ def verify(staging: Path, commit: str, nonce: str) -> dict[str, Any]:
 
 
 def download(backend: Backend, record: dict[str, Any], commit: str, nonce: str, dest: Path) -> dict[str, Any]:
-    """Fetch, verify and move the outputs of ``record`` to ``dest`` (which must not hold anything yet)."""
+    """Fetch, verify and move the outputs of ``record`` to ``dest`` (which must not hold anything yet).
+
+    The kernel's own outputs are the folder it wrote (:data:`OUT_DIR`, with its manifest); what
+    else a platform left in the kernel's working directory is not this run's and stays behind.
+    The files in ``dest`` are made read-only: they are the run's record, and the figure rules
+    check them against the manifest before reading them.
+    """
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.staging-", dir=dest.parent))
     try:
-        backend.fetch(record, staging)
-        summary = verify(staging, commit, nonce)
+        try:
+            backend.fetch(record, staging)
+        except OSError as exc:
+            raise KernelRunnerError(f"could not write the run's outputs under {dest.parent}: {_os_reason(exc)}; "
+                                    "free space there (or make it writable) and run the same command again") from None
+        own = staging / OUT_DIR
+        if not (own / SUMMARY).exists() and (staging / SUMMARY).exists():
+            own = staging  # a kernel rendered before its outputs had a folder of their own
+        summary = verify(own, commit, nonce)
+        if (staging / RAW_LOG).exists() and own != staging:
+            shutil.move(str(staging / RAW_LOG), own / RAW_LOG)
         if dest.exists():
             if any(dest.iterdir()):
                 raise KernelRunnerError(f"{dest} already holds files: refusing to overwrite them")
             dest.rmdir()
-        staging.rename(dest)  # atomic on one filesystem
+        for path in own.rglob("*"):
+            if path.is_file():
+                path.chmod(0o444)
+        own.rename(dest)  # atomic on one filesystem
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     return summary
+
+
+def _os_reason(exc: OSError) -> str:
+    """One short line for an OSError, also for shutil.Error (a list of (src, dst, why) per file)."""
+    if isinstance(exc, shutil.Error) and exc.args and isinstance(exc.args[0], list) and exc.args[0]:
+        src, dst, why = exc.args[0][0]
+        reason = re.search(r"\[Errno \d+\] ([^:]+)", str(why))
+        return (f"{reason.group(1) if reason else why} (writing {Path(dst).name}; {len(exc.args[0])} file(s) "
+                "failed)")
+    return f"{exc.strerror or exc} ({Path(exc.filename).name})" if exc.filename else str(exc.strerror or exc)

@@ -1,13 +1,16 @@
-"""Pin the exact code a kernel will run: a content hash of the experiment's inputs and a
-snapshot commit that never moves the user's branch.
+"""Pin the exact code a kernel will run: a content hash of the experiment's inputs and a snapshot
+commit of just those files, with no history, that travels with the kernel as a git bundle.
 
-The hash covers the working-tree content of the files that affect a kernel
-(tracked and untracked-but-not-ignored files under the experiment paths), so
-it changes exactly when the experiment changes, whatever HEAD says.  When
-those files differ from HEAD, :func:`snapshot` writes a commit object with a
-temporary index (``git read-tree`` + ``add`` + ``write-tree`` +
-``commit-tree``) parented on HEAD, and keeps it reachable under
-``refs/kernel-runs/<hash>``: iterating never adds commits to a branch.
+The hash covers the working-tree content of the files that affect a kernel (tracked and
+untracked-but-not-ignored files under the experiment paths), so it changes exactly when the
+experiment changes, whatever HEAD says.  :func:`snapshot` writes those files, as they are in the
+working tree, into a commit of their own: no parent (so nothing ever sent carries the
+repository's history, where a credential committed once and removed later would still be),
+fixed author and dates (so the same content gives the same commit id), built with a temporary
+index and ``commit-tree``; it stays reachable under ``refs/kernel-runs/<hash>`` and iterating
+never adds commits to a branch.  Every file of it is scanned for secrets before any object is
+written (:func:`find_secrets`), and ``git bundle`` packs it into one file the rendered kernel
+embeds: the kernel needs no access to any repository.
 """
 
 from __future__ import annotations
@@ -27,9 +30,21 @@ from . import KernelRunnerError
 
 SNAPSHOT_REF = "refs/kernel-runs"
 #: file names that hold secrets and must never be snapshotted or pushed
-CREDENTIAL_NAMES = ("kaggle.json", ".env", "*.pem", "id_rsa*", "id_ed25519*", "*.key", "credentials*", ".netrc")
-_CODE_SUFFIXES = {".py", ".smk", ".md", ".j2"}
-_CREDENTIAL_CONTENT = re.compile(r'"key"\s*:\s*"[0-9a-f]{32}"|KAGGLE_KEY\s*=|-----BEGIN [A-Z ]*PRIVATE KEY-----')
+CREDENTIAL_NAMES = ("kaggle.json", ".env", "*.pem", "id_rsa*", "id_ed25519*", "*.key", "credentials*", ".netrc",
+                    "access_token")
+#: the Kaggle-specific shapes, beside detect-secrets' own rules: (rule, pattern)
+KAGGLE_SHAPES = (
+    ("kaggle-json-key", re.compile(r'"key"\s*:\s*"[0-9a-f]{32}"')),
+    ("kaggle-key-assignment", re.compile(r"KAGGLE_KEY\s*[=:]\s*[\"']?[0-9A-Za-z]{16,}")),
+    ("kaggle-api-token", re.compile(r"KAGGLE_API_TOKEN\s*[=:]\s*[\"']?[0-9A-Za-z_.-]{16,}")),
+    ("key-field-32-hex", re.compile(r"(?im)^\s*[\"']?(?:api[_-]?)?key[\"']?\s*[:=]\s*[\"']?[0-9a-f]{32}\b")),
+    ("private-key-block", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")),
+)
+ALLOWLIST = "pragma: allowlist secret"  #: a line carrying this is not a secret (detect-secrets' own marker)
+#: a snapshot commit's fixed identity and date: the same files give the same commit id
+_IDENTITY = {"GIT_AUTHOR_NAME": "kernel-runner", "GIT_AUTHOR_EMAIL": "kernel-runner@localhost",
+             "GIT_COMMITTER_NAME": "kernel-runner", "GIT_COMMITTER_EMAIL": "kernel-runner@localhost",
+             "GIT_AUTHOR_DATE": "2000-01-01T00:00:00+0000", "GIT_COMMITTER_DATE": "2000-01-01T00:00:00+0000"}
 
 
 def _repo(root: Path):
@@ -71,27 +86,53 @@ def run_digest(files_digest: str, extra: object = None) -> str:
     return hashlib.sha256((files_digest + json.dumps(extra, sort_keys=True, default=str)).encode()).hexdigest()
 
 
+def find_secrets(root: Path, files: list[str]) -> list[tuple[str, int, str]]:
+    """(file, line, rule) of everything in ``files`` (relative to ``root``) that looks like a secret:
+    a credential's file name, detect-secrets' rules (keys, tokens, high-entropy strings of every
+    known provider) and the Kaggle-specific shapes.  A line marked ``pragma: allowlist secret``
+    is skipped."""
+    from detect_secrets import SecretsCollection
+    from detect_secrets.settings import default_settings
+
+    found = []
+    with default_settings():
+        for name in files:
+            if any(fnmatch.fnmatch(os.path.basename(name), pat) for pat in CREDENTIAL_NAMES):
+                found.append((name, 0, "credential-file-name"))
+                continue
+            scan = SecretsCollection(root=str(root))
+            scan.scan_file(name)
+            found += [(name, secret.line_number, secret.type) for _, secret in scan]
+            text = (root / name).read_bytes()[:1 << 20].decode("utf-8", "ignore")
+            for rule, pattern in KAGGLE_SHAPES:
+                for m in pattern.finditer(text):
+                    line = text.count("\n", 0, m.start()) + 1
+                    if ALLOWLIST not in text.splitlines()[line - 1]:
+                        found.append((name, line, rule))
+    return sorted(set(found))
+
+
 def looks_like_credential(name: str, data: bytes | None = None) -> bool:
-    """True for a file whose name or content suggests a secret (kaggle.json, keys, tokens)."""
-    base = os.path.basename(name)
-    if any(fnmatch.fnmatch(base, pat) for pat in CREDENTIAL_NAMES):
-        return True
-    if os.path.splitext(base)[1] in _CODE_SUFFIXES:  # code may mention the pattern (tests, this file)
-        return False
-    return data is not None and bool(_CREDENTIAL_CONTENT.search(data[:65536].decode("utf-8", "ignore")))
+    """True for a file whose name or content (``data``) looks like a secret (see :func:`find_secrets`)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / os.path.basename(name)
+        path.write_bytes(data or b"")
+        return bool(find_secrets(Path(tmp), [path.name]))
 
 
 @dataclass
 class Snapshot:
     """What sync.json records."""
 
-    sha: str  #: the commit the kernel checks out
-    ref: str  #: a ref that points at it (fetchable)
+    sha: str  #: the commit the kernel checks out (parentless: the experiment files only)
+    ref: str  #: a ref that points at it
     content_hash: str
-    remote: str  #: where the kernel fetches from
+    remote: str  #: the repository it came from, or the remote it was pushed to
     pushed: bool
-    head: str  #: the user's HEAD when the snapshot was taken
-    snapshotted_changes: list[str]
+    head: str | None  #: the user's HEAD when the snapshot was taken (None: no commit yet)
+    snapshotted_changes: list[str]  #: experiment files that differ from HEAD (uncommitted)
+    files: int  #: experiment files in the snapshot
+    bundle: dict | None  #: {path, bytes, sha256} of the git bundle the kernel carries
     created: float
 
     def to_dict(self) -> dict:
@@ -99,49 +140,42 @@ class Snapshot:
 
 
 def snapshot(root: Path, paths: list[str], exclude: list[str], chash: str, remote: str | None = None,
-             push: bool = False) -> Snapshot:
-    """Pin the experiment: HEAD if the experiment files are committed, else a snapshot commit.
+             push: bool = False, bundle: Path | None = None) -> Snapshot:
+    """Pin the experiment files as they are in the working tree: a parentless snapshot commit.
 
-    ``remote`` is a git remote name or URL the kernel fetches from (default: this
-    repository's path, for the local backend); with ``push`` the snapshot ref is
-    pushed there first.  Refuses when the commit would carry a credential file.
+    Refuses, naming the file, the line and the rule, when any of them looks like a credential.
+    With ``bundle`` the commit is also packed into that git bundle file (what the kernel
+    carries); ``remote`` (a git remote name or URL) with ``push`` also receives the snapshot ref,
+    which brings no history along.
     """
     repo = _repo(root)
-    if not repo.head.is_valid():
-        raise KernelRunnerError(f"{root} has no commit yet: commit the project once (`git commit`) before a run")
-    head = repo.head.commit.hexsha
+    head = repo.head.commit.hexsha if repo.head.is_valid() else None
     files = experiment_files(root, paths, exclude)
-    changed = []
-    for name in files:
-        try:
-            blob = repo.head.commit.tree / name
-            same = blob.data_stream.read() == (root / name).read_bytes()
-        except KeyError:
-            same = False
-        if not same:
-            changed.append(name)
-    deleted = [
-        item.path for item in repo.head.commit.tree.traverse()
-        if item.type == "blob" and any(item.path == p or item.path.startswith(p.rstrip("/") + "/") for p in paths)
-        and not (root / item.path).exists()
-    ]
-    sha = head
-    if changed or deleted:
-        with tempfile.TemporaryDirectory() as tmp:
-            env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
-            g = repo.git
-            g.read_tree(head, env=env)
-            if changed:
-                g.update_index("--add", "--", *changed, env=env)
-            if deleted:
-                g.update_index("--force-remove", "--", *deleted, env=env)
-            tree = g.write_tree(env=env)
-            message = f"kernel-runner snapshot {chash[:12]} (uncommitted experiment changes)\n\n" + "\n".join(
-                f"  {n}" for n in changed + deleted)
-            sha = g.commit_tree(tree, "-p", head, "-m", message)
-    _refuse_credentials(repo, sha)
+    if not files:
+        raise KernelRunnerError(f"no experiment files under {paths} in {root}: check git.experiment_paths")
+    secrets = find_secrets(root, files)
+    if secrets:
+        name, line, rule = secrets[0]
+        where = f"{name!r}" + (f" line {line}" if line else "")
+        raise KernelRunnerError(
+            f"refusing to snapshot {where}: it looks like a credential (rule {rule}; {len(secrets)} finding(s) in "
+            "all); take it out of the experiment files (kaggle.json belongs in ~/.kaggle), or mark a false "
+            f"alarm with a `{ALLOWLIST}` comment on that line")
+    changed = _differs_from_head(repo, root, files) if head else list(files)
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "GIT_INDEX_FILE": str(Path(tmp) / "index"), **_IDENTITY}
+        _git(root, env, "update-index", "--add", "--", *files)
+        tree = _git(root, env, "write-tree")
+        message = f"kernel-runner snapshot of {', '.join(paths)} (content {chash[:12]})\n"
+        sha = _git(root, env, "commit-tree", tree, "-m", message)
     ref = f"{SNAPSHOT_REF}/{chash[:16]}"
     repo.git.update_ref(ref, sha)
+    bundle_info = None
+    if bundle is not None:
+        bundle.parent.mkdir(parents=True, exist_ok=True)
+        _git(root, os.environ, "bundle", "create", str(bundle), ref)
+        data = bundle.read_bytes()
+        bundle_info = {"path": str(bundle), "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
     url = str(root.resolve())
     pushed = False
     if remote:
@@ -153,16 +187,24 @@ def snapshot(root: Path, paths: list[str], exclude: list[str], chash: str, remot
                 raise KernelRunnerError(f"git push of the snapshot to {remote!r} failed: {exc}") from exc
             pushed = True
     return Snapshot(sha=sha, ref=ref, content_hash=chash, remote=url, pushed=pushed, head=head,
-                    snapshotted_changes=changed + deleted, created=time.time())
+                    snapshotted_changes=changed, files=len(files), bundle=bundle_info, created=time.time())
 
 
-def _refuse_credentials(repo, sha: str) -> None:
-    bad = [
-        item.path for item in repo.commit(sha).tree.traverse()
-        if item.type == "blob"
-        and looks_like_credential(item.path, item.data_stream.read() if item.size < 65536 else None)
-    ]
-    if bad:
-        raise KernelRunnerError(
-            f"refusing to snapshot {bad[0]!r}: it looks like a credential; remove it from git "
-            "(`git rm --cached`), keep kaggle.json in ~/.kaggle, and list it in .gitignore")
+def _git(root: Path, env: dict, *args: str) -> str:
+    proc = subprocess.run(["git", *args], cwd=root, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise KernelRunnerError(f"git {args[0]} failed while pinning the experiment: {proc.stderr.strip()}")
+    return proc.stdout.strip()
+
+
+def _differs_from_head(repo, root: Path, files: list[str]) -> list[str]:
+    """The experiment files whose working-tree content is not HEAD's (uncommitted changes)."""
+    changed = []
+    for name in files:
+        try:
+            same = (repo.head.commit.tree / name).data_stream.read() == (root / name).read_bytes()
+        except KeyError:
+            same = False
+        if not same:
+            changed.append(name)
+    return changed

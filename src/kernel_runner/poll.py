@@ -12,6 +12,7 @@ from typing import Any
 from . import KernelRunnerError
 from .backends import CANCELLED, COMPLETE, FINISHED, Backend, Status
 
+RELAUNCH = "to launch this run again (a new nonce), run the same snakemake command with --forcerun render"
 MARKER_START = "SESSION_START"
 MARKER_OK = "SESSION_COMPLETE"
 MARKER_FAILED = "SESSION_FAILED"
@@ -35,7 +36,8 @@ def belongs_to_run(text: str, nonce: str) -> bool:
 
 def wait(backend: Backend, record: dict[str, Any], nonce: str, *, interval: float, deadline: float | None,
          log_file: Path, echo: Callable[[str], None], sleep: Callable[[float], None] = time.sleep,
-         clock: Callable[[], float] = time.time, tail_lines: int = 30) -> dict[str, Any]:
+         clock: Callable[[], float] = time.time, tail_lines: int = 30,
+         parent_alive: Callable[[], bool] | None = None) -> dict[str, Any]:
     """Block until the run ends; return the completion record or raise KernelRunnerError.
 
     One status call and one log call per ``interval`` seconds, sleeping in
@@ -43,7 +45,9 @@ def wait(backend: Backend, record: dict[str, Any], nonce: str, *, interval: floa
     an error that keeps the launch record, so the next invocation resumes.
     A finished status whose log does not yet end with this run's marker is
     taken for the previous version's (Kaggle shows it right after a push)
-    during the backend's ``stale_grace_s`` after launch, and waited out.
+    during the backend's ``stale_grace_s`` after launch, and waited out.  When ``parent_alive``
+    says the process that started this wait (snakemake) is gone, the wait ends: an orphaned
+    poller would otherwise go on alone, beside the next snakemake's.
     """
     grace = float(getattr(backend, "stale_grace_s", 0.0))
     launched = float(record.get("launched", clock()))
@@ -81,10 +85,14 @@ def wait(backend: Backend, record: dict[str, Any], nonce: str, *, interval: floa
                 if status.state == COMPLETE:
                     raise KernelRunnerError(
                         f"run {record['id']} finished without 'SESSION_COMPLETE {nonce}': not this run's success "
-                        f"(stale status or a kernel that did not finish). Last log lines:\n{tail}")
+                        f"(stale status or a kernel that did not finish); {RELAUNCH}. Last log lines:\n{tail}")
                 what = "was cancelled" if status.state == CANCELLED else "failed"
-                raise KernelRunnerError(f"run {record['id']} {what}: {status.message or 'no message'}\n"
+                raise KernelRunnerError(f"run {record['id']} {what}: {status.message or 'no message'}; {RELAUNCH}.\n"
                                         f"Last log lines:\n{tail}")
+            if parent_alive is not None and not parent_alive():
+                raise KernelRunnerError(f"the snakemake that started this wait is gone: stopped waiting on run "
+                                        f"{record['id']} (it keeps running); run `snakemake --unlock`, then the same "
+                                        "command again to resume")
             if deadline is not None and elapsed > deadline:
                 raise KernelRunnerError(
                     f"run {record['id']} still {status.state} after {_hms(elapsed)} (poll.deadline_s={deadline:g}); "

@@ -7,8 +7,11 @@ A :class:`KernelRunnerError` is reported as one clear message, not a traceback.
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
+import os
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -17,10 +20,11 @@ from typing import Any
 
 from . import KernelRunnerError
 from .backends import get_backend
+from .backends.base import pid_alive
 from .download import download as download_outputs
 from .gitsync import content_hash, snapshot
 from .poll import wait, write_json_atomic
-from .render import render_kernel
+from .render import check_experiment, render_kernel
 
 LAUNCHES = "launches.jsonl"  #: every launch of a run folder, never deleted by Snakemake
 
@@ -34,9 +38,17 @@ def _reported(fn: Callable) -> Callable:
             _report(kwargs.get("log"), f"ERROR ({fn.__name__}): {exc}")
             raise SystemExit(1) from None
         except KeyboardInterrupt:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C does not cut this short
             _report(kwargs.get("log"), f"interrupted during {fn.__name__}: a launched run keeps running; run the "
-                    "same snakemake command again to resume (add --unlock first if snakemake was killed)")
+                    "same snakemake command again to resume (after `snakemake --unlock` if snakemake was killed)")
             raise SystemExit(130) from None
+        except OSError as exc:  # e.g. a read-only results/ folder: one line, not a traceback
+            where = exc.filename or "a file"
+            writing = exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC)
+            fix = "make it writable (or free space there)" if writing else "check it"
+            _report(None, f"ERROR ({fn.__name__}): {where}: {exc.strerror or exc}; {fix} and run the same command "
+                    "again")
+            raise SystemExit(1) from None
 
     return wrapper
 
@@ -46,6 +58,19 @@ def _report(log: str | Path | None, msg: str) -> None:
     if log:
         with open(log, "a") as fh:
             fh.write(msg + "\n")
+
+
+def _ancestors() -> list[int]:
+    """Pids of this process's ancestors below init (from /proc; just the parent elsewhere)."""
+    chain, pid = [], os.getppid()
+    while pid > 1 and len(chain) < 64:
+        chain.append(pid)
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                pid = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    return chain
 
 
 def _log(log: str | Path, msg: str) -> None:
@@ -62,17 +87,26 @@ def sync(*, root: Path, output: Path, paths: list[str], exclude: list[str], extr
     chash = content_hash(root, paths, exclude, extra)
     if chash != expected_hash:
         raise KernelRunnerError("experiment files changed while the workflow was starting: run snakemake again")
-    snap = snapshot(root, paths, exclude, chash, remote=remote, push=push)
-    how = f"snapshot of {len(snap.snapshotted_changes)} uncommitted file(s)" if snap.snapshotted_changes else "HEAD"
-    _log(log, f"pinned {snap.sha} ({how}) as {snap.ref}; kernel fetches from {snap.remote}")
+    bundle = (output.parent / "code.bundle").resolve()
+    snap = snapshot(root, paths, exclude, chash, remote=remote, push=push, bundle=bundle)
+    changes = f", {len(snap.snapshotted_changes)} not committed" if snap.head and snap.snapshotted_changes else ""
+    _log(log, f"pinned {snap.sha} as {snap.ref}: {snap.files} experiment files{changes}, from HEAD {snap.head}; "
+              f"code bundle {snap.bundle['bytes'] / 1024:.0f} KiB" + (f"; pushed to {remote}" if snap.pushed else ""))
     write_json_atomic(output, snap.to_dict())
     return snap.to_dict()
 
 
 @_reported
-def render(*, sync_file: Path, template_dir: Path, out_dir: Path, run: dict, metadata: dict, log: Path) -> dict:
-    record = render_kernel(template_dir, out_dir, json.loads(sync_file.read_text()), run, metadata)
-    _log(log, f"rendered kernel for run {record['run_id']} at commit {record['commit']}")
+def render(*, sync_file: Path, template_dir: Path, out_dir: Path, run: dict, metadata: dict, log: Path,
+           check: list[str] | None = None) -> dict:
+    """Validate the settings with the pinned experiment's own ``check`` command, then render."""
+    sync = json.loads(sync_file.read_text())
+    if check:
+        _log(log, "experiment's check: " + check_experiment(sync, run, check))
+    record = render_kernel(template_dir, out_dir, sync, run, metadata)
+    size = (out_dir / "kernel.py").stat().st_size
+    _log(log, f"rendered kernel for run {record['run_id']} at commit {record['commit']} ({size / 1024:.0f} KiB, "
+              "code embedded)")
     return record
 
 
@@ -105,8 +139,10 @@ def poll(*, launch_file: Path, output: Path, backend: str, settings: dict, inter
          deadline: float | None, log: Path, kernel_log: Path) -> dict:
     record = json.loads(launch_file.read_text())
     be = get_backend(backend, settings)
+    # snakemake and the shell it runs this script through: when snakemake dies (kill -9), stop waiting
+    callers = _ancestors()
     done = wait(be, record, record["nonce"], interval=interval, deadline=deadline, log_file=Path(kernel_log),
-                echo=lambda m: _log(log, m))
+                echo=lambda m: _log(log, m), parent_alive=lambda: all(pid_alive(p) for p in callers))
     write_json_atomic(output, done)
     return done
 

@@ -1,8 +1,14 @@
-"""Loading and checking a run's results files: a missing key, a NaN or an empty curve stops the
-figure with a message that names the file and the field."""
+"""Loading and checking a run's results files.
+
+Every file is checked against the sha256 manifest of its results folder before it is read (the
+kernel's ``session_summary.json``, or the ``manifest.json`` a merge writes): a file changed after
+its download stops the figure with the file named and the fix, so that no edited number is ever
+published.  A missing key, a NaN or an empty curve stops it too, naming the file and the field.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -10,9 +16,63 @@ from typing import Any
 
 from . import ResultsError
 
+MANIFESTS = ("session_summary.json", "manifest.json")  #: a kernel's download, a merge of several
 
-def load_json(path: str | Path) -> dict[str, Any]:
+
+def _manifest_of(folder: Path) -> tuple[Path, dict[str, Any]] | None:
+    for name in MANIFESTS:
+        path = folder / name
+        if path.is_file():
+            try:
+                files = json.loads(path.read_text()).get("files")
+            except json.JSONDecodeError as exc:
+                raise ResultsError(f"{path}: not valid JSON ({exc}): download the run again") from exc
+            if not isinstance(files, dict) or not files:
+                raise ResultsError(f"{path}: no manifest of files: not a verified download (run the workflow's "
+                                   "download step, not a copy)")
+            return path, files
+    return None
+
+
+def verified(path: str | Path) -> Path:
+    """``path``, once its bytes are checked against its results folder's manifest."""
     path = Path(path)
+    if not path.exists():
+        raise ResultsError(f"{path}: file missing; was the run downloaded?")
+    for root in path.parents:
+        found = _manifest_of(root)
+        if found is None:
+            if root == root.parent or (root / ".git").exists():
+                break
+            continue
+        manifest, files = found
+        rel = path.relative_to(root).as_posix()
+        entry = files.get(rel)
+        if entry is None:
+            raise ResultsError(f"{path}: not listed in {manifest}: not a file the run wrote")
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if path.stat().st_size != entry["bytes"] or digest != entry["sha256"]:
+            raise ResultsError(f"{path} does not match the sha256 in {manifest.name} (changed after the download): "
+                               f"delete {root} and run the same command again to download it afresh")
+        return path
+    raise ResultsError(f"{path}: no {' or '.join(MANIFESTS)} above it: not a verified download")
+
+
+def write_manifest(folder: str | Path) -> dict[str, Any]:
+    """``folder/manifest.json``: sha256 and size of every file under ``folder`` (a merge's own record)."""
+    folder = Path(folder)
+    files = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path.name not in MANIFESTS:
+            files[path.relative_to(folder).as_posix()] = {"sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                                                          "bytes": path.stat().st_size}
+    (folder / "manifest.json").write_text(json.dumps({"files": files}, indent=1, sort_keys=True))
+    return files
+
+
+def load_json(path: str | Path, verify: bool = True) -> dict[str, Any]:
+    """A results JSON file, checked against its manifest (``verify=False``: the manifest's own file)."""
+    path = verified(path) if verify else Path(path)
     if not path.exists():
         raise ResultsError(f"{path}: file missing; was the run downloaded?")
     try:
@@ -117,12 +177,14 @@ def _merge(parts: list[str | Path], out: Path) -> None:
             for seed, rec in c["per_seed"].items():
                 per.setdefault(name, {}).setdefault(seed, rec)
         if (part / "session_summary.json").exists():
-            summaries.append(load_json(part / "session_summary.json"))
+            summaries.append(load_json(part / "session_summary.json", verify=False))
         if (part / "validation").is_dir() and not (staging / "validation").exists():
-            shutil.copytree(part / "validation", staging / "validation")
+            for f in sorted((part / "validation").glob("*")):
+                (staging / "validation").mkdir(exist_ok=True)
+                shutil.copy2(verified(f), staging / "validation" / f.name)
         for npz in sorted(part.glob("spacetime_*.npz")):
             if not (staging / npz.name).exists():
-                shutil.copy2(npz, staging / npz.name)
+                shutil.copy2(verified(npz), staging / npz.name)
     training["parameters"] = training["parts"][0]["parameters"]
     training["device"] = training["parts"][0]["device"]
     results = aggregate(per, kinds)
@@ -132,6 +194,7 @@ def _merge(parts: list[str | Path], out: Path) -> None:
     (staging / "training_metrics.json").write_text(json.dumps(training, indent=1))
     (staging / "provenance.json").write_text(json.dumps({"runs": summaries}, indent=1))
     (staging / "evaluation_results.json").write_text(json.dumps(results, indent=1))
+    write_manifest(staging)
     if out.exists():
         shutil.rmtree(out)
     staging.rename(out)
@@ -141,9 +204,7 @@ def spacetime(path: str | Path) -> dict[str, Any]:
     """A space-time trace (npz) with its arrays checked: t (T,), x (X,), rho_*/v_* (T, X), phase/queue (T, J)."""
     import numpy as np
 
-    path = Path(path)
-    if not path.exists():
-        raise ResultsError(f"{path}: file missing; was the run downloaded?")
+    path = verified(path)
     with np.load(path) as data:
         out = {k: data[k] for k in data.files}
     for key in ("t", "x", "rho_m", "v_m", "rho_c", "v_c", "junction_x", "phase", "queue"):
@@ -164,10 +225,9 @@ def riemann_table(path: str | Path):
     """riemann_table.csv of the validation, checked."""
     import pandas as pd
 
-    path = Path(path)
-    if not path.exists():
+    if not Path(path).exists():
         raise ResultsError(f"{path}: file missing; the kernel runs python -m arz_rl.validate into validation/")
-    df = pd.read_csv(path)
+    df = pd.read_csv(verified(path))
     for col in ("case", "scheme", "n_cells", "l1_error", "order"):
         if col not in df:
             raise ResultsError(f"{path}: column {col!r} missing")
@@ -183,7 +243,7 @@ def provenance(run_dir: str | Path) -> str:
     run_dir = Path(run_dir)
     summaries = []
     if (run_dir / "session_summary.json").exists():
-        summaries = [load_json(run_dir / "session_summary.json")]
+        summaries = [load_json(run_dir / "session_summary.json", verify=False)]
     elif (run_dir / "provenance.json").exists():
         summaries = load_json(run_dir / "provenance.json")["runs"]
     if not summaries:

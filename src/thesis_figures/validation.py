@@ -27,7 +27,7 @@ def riemann(run_dir: str | Path, pdf: str | Path, png: str | Path,
         path = validation_dir / f"riemann_{case}.csv"
         if not path.exists():
             raise results.ResultsError(f"{path}: file missing")
-        df = pd.read_csv(path)
+        df = pd.read_csv(results.verified(path))
         ax = fig.add_subplot(grid[i // ncol, i % ncol])
         cls = "rho_m" if case.startswith("moto") else "rho_c"
         if case.startswith("mixed"):

@@ -11,6 +11,7 @@ above them (:mod:`kernel_runner.poll`, :mod:`kernel_runner.download`).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,12 +70,28 @@ def kernel_environment(env: Mapping[str, str], **extra: str) -> dict[str, str]:
     return out
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` is alive (a zombie has ended: it only waits to be reaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie has exited: it only waits for its parent to reap it
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
 def copy_work_folder(work: Path, staging: Path, log: list[dict[str, Any]]) -> None:
     """``fetch`` of backends whose kernel works in a folder this machine can read."""
     import json
     import shutil
 
     if not work.is_dir():
-        raise KernelRunnerError(f"the run's working folder {work} is gone: relaunch with --forcerun push")
+        raise KernelRunnerError(f"the run's working folder {work} is gone: to launch the run again, run the same "
+                                "snakemake command with --forcerun render")
     shutil.copytree(work, staging, dirs_exist_ok=True)
     (staging / RAW_LOG).write_text(json.dumps(log))

@@ -90,10 +90,7 @@ def kernel_metadata(settings: dict[str, Any], mode: str, device: str, part: str 
 
 
 def check_settings(settings: dict[str, Any], git: dict[str, Any]) -> None:
-    """Kaggle clones the pinned commit: it needs a remote it can reach."""
-    if not git.get("remote"):
-        raise KernelRunnerError("backend=kaggle needs git.remote: a remote name (e.g. origin) or URL the kernel can "
-                                "clone from, with git.push: true to send the pinned commit there")
+    """Any settings the schema accepts do: the kernel carries its code, no repository is needed."""
 
 
 class KaggleBackend:

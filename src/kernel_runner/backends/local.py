@@ -14,27 +14,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from .base import COMPLETE, FAILED, QUEUED, RUNNING, Status, copy_work_folder, kernel_environment
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie has exited: it only waits for its parent to reap it
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
+from .base import COMPLETE, FAILED, QUEUED, RUNNING, Status, copy_work_folder, kernel_environment, pid_alive
+from .local_supervisor import end_session
 
 
 def kernel_metadata(settings: dict[str, Any], mode: str, device: str, part: str | None = None) -> dict[str, Any]:
@@ -87,14 +75,18 @@ class LocalBackend:
             rc = state.get("returncode")
             if rc == 0:
                 return Status(COMPLETE, "kernel exited with status 0")
-            return Status(FAILED, f"kernel exited with status {rc}")
+            why = f"killed by signal {-rc} ({signal.Signals(-rc).name})" if rc < 0 else f"exited with status {rc}"
+            by = f" after the supervisor got {state['stopped_by']}" if state.get("stopped_by") else ""
+            return Status(FAILED, f"kernel {why}{by}")
         if not pid_alive(record["pid"]):
             state = self._state(record)  # it may have finished between the two reads
             if state and state.get("state") == "exited":
                 return self.status(record)
+            ended = end_session(state["pid"]) if state and state.get("pid") else 0
             err = Path(record["base"]) / "supervisor.err"
             detail = err.read_text().strip().splitlines()[-1:] if err.exists() else []
-            return Status(FAILED, "the local kernel process died without an exit status (killed or crashed)"
+            return Status(FAILED, f"the local kernel's supervisor (pid {record['pid']}) died without recording how the "
+                          f"kernel ended (killed or crashed); {ended} process(es) of the kernel were stopped"
                           + (f": {detail[0]}" if detail else ""))
         return Status(RUNNING if state else QUEUED, "")
 

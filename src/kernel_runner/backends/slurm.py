@@ -47,10 +47,10 @@ _FAILURE_HINTS = {
     "FAILED": "the kernel failed",
     "TIMEOUT": "the job ran past its time limit and was killed: raise slurm.time_limit",
     "OUT_OF_MEMORY": "the job ran out of memory and was killed: raise slurm.mem",
-    "NODE_FAIL": "the node running the job failed: run the same snakemake command with --forcerun push",
-    "BOOT_FAIL": "the node could not boot for the job: run again with --forcerun push",
+    "NODE_FAIL": "the node running the job failed",
+    "BOOT_FAIL": "the node could not boot for the job",
     "DEADLINE": "the job missed its deadline",
-    "PREEMPTED": "the job was preempted by a higher-priority job: run again with --forcerun push",
+    "PREEMPTED": "the job was preempted by a higher-priority job",
 }
 _CONTROLLER_DOWN = ("Unable to contact slurm controller", "Socket timed out", "Connection refused")
 
@@ -221,7 +221,7 @@ class SlurmBackend:
                                   f"{summary.get('error')}")
         return Status(FAILED, f"SLURM job {record['job_id']} vanished from the queue without a completion record "
                               "(purged after MinJobAge with no accounting, or lost by the controller) and the "
-                              "kernel wrote no session_summary.json: run again with --forcerun push")
+                              "kernel wrote no session_summary.json")
 
     # -- log and outputs ------------------------------------------------------------------------
 
