@@ -7,6 +7,7 @@ if str(ROOT / "src") not in sys.path:
     sys.path.insert(0, str(ROOT / "src"))
 
 from kernel_runner.backends import check_settings, kernel_metadata, session_resource
+from kernel_runner.download import check_download, request_download_again
 from kernel_runner.gitsync import content_hash, run_digest
 from kernel_runner.interrupts import forward_interrupts_to_jobs
 from thesis_figures.catalog import FIGURES
@@ -108,6 +109,25 @@ def downloaded_parts(mode):
     return [f"results/{mode}/runs/{run}/output" for run in runs_of(mode)]
 
 
+# the learners' own files, which nothing downstream of a download reads (and large ones)
+UNREAD_OUTPUTS = ("checkpoints/", "models/", "monitor/")
+
+
+def check_downloads():
+    """Before any job runs: a downloaded output changed by hand stops the workflow with the file
+    named (nothing is redrawn from it); a deleted one is downloaded again: its run is complete, and
+    complete.json records that a download is due, so that the rules reading the download rerun, and
+    the download with them (never the kernel).
+    """
+    for mode in MODES:
+        for part in downloaded_parts(mode):
+            output, complete = Path(part), Path(part).parent / "complete.json"
+            if output.is_dir():
+                check_download(output, skip=UNREAD_OUTPUTS)
+            elif complete.exists():
+                request_download_again(complete)
+
+
 def merged_id(mode):
     return hashlib.sha256(" ".join(sorted(runs_of(mode))).encode()).hexdigest()[:12]
 
@@ -118,6 +138,16 @@ def downloaded(wildcards):
     if len(parts) == 1:
         return parts[0]
     return f"results/{wildcards.mode}/merged/{merged_id(wildcards.mode)}"
+
+
+def completions(wildcards):
+    """The completion records of the mode's runs: read by every rule that reads downloads, so that
+    touching one (check_downloads) reruns them, and the download of a deleted output with them.
+    """
+    return [
+        f"results/{wildcards.mode}/runs/{run}/complete.json"
+        for run in runs_of(wildcards.mode)
+    ]
 
 
 def merge_inputs(wildcards):
@@ -145,3 +175,6 @@ TABLE_CODE = SHARED_FIGURE_CODE + [str(ROOT / "src" / "thesis_figures" / "tables
 def figure_code(figure):
     drawing = figure.draws.split(":")[0]
     return SHARED_FIGURE_CODE + [str(ROOT / "src" / "thesis_figures" / f"{drawing}.py")]
+
+
+check_downloads()

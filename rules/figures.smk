@@ -2,7 +2,8 @@
 
 rule merge:
     input:
-        merge_inputs,
+        parts=merge_inputs,
+        complete=completions,
     output:
         directory("results/{mode}/merged/{merged}"),
     log:
@@ -23,6 +24,7 @@ for _figure in FIGURES:
             _figure.name
         input:
             run=downloaded,
+            complete=completions,
             code=figure_code(_figure),
         output:
             pdf=report(
@@ -42,6 +44,7 @@ for _figure in FIGURES:
 rule tables:
     input:
         run=downloaded,
+        complete=completions,
         code=TABLE_CODE,
     output:
         report(

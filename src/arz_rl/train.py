@@ -261,9 +261,16 @@ def train_all(cfg: RunConfig, out: Path, device: str, log=print) -> dict[str, di
             vec.reset()
             vec.step(np.zeros((cfg.n_envs, warm.n_junctions), dtype=np.int64))
         # spawn: forking a process that already runs torch and numba threads can deadlock
+        from concurrent.futures.process import BrokenProcessPool
+
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = {pool.submit(_train_in_worker, cfg, algo, seed, out, device): (algo, seed)
                        for algo, seed in jobs}
             for future, (algo, seed) in futures.items():
-                report(algo, seed, *future.result())
+                try:
+                    report(algo, seed, *future.result())
+                except BrokenProcessPool as exc:
+                    raise RuntimeError(f"a training worker process died while training {algo} seed={seed} "
+                                       "(killed, or out of memory); the checkpoints so far are kept: the same run "
+                                       "resumes from them") from exc
     return {algo: dict(sorted(records.items(), key=lambda kv: int(kv[0]))) for algo, records in runs.items()}

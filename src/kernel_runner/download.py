@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -97,3 +98,31 @@ def _os_reason(exc: OSError) -> str:
         return (f"{reason.group(1) if reason else why} (writing {Path(dst).name}; {len(exc.args[0])} file(s) "
                 "failed)")
     return f"{exc.strerror or exc} ({Path(exc.filename).name})" if exc.filename else str(exc.strerror or exc)
+
+
+def check_download(dest: Path, skip: tuple[str, ...] = ()) -> None:
+    """Raise a KernelRunnerError naming the first file of a downloaded ``dest`` that no longer
+    matches the manifest the kernel wrote (files under a ``skip`` prefix are not read, e.g. the
+    learners' checkpoints, which nothing downstream reads)."""
+    summary = json.loads((dest / SUMMARY).read_text())
+    for name, meta in sorted((summary.get("files") or {}).items()):
+        if name.startswith(skip):
+            continue
+        path = dest / name
+        if not path.is_file() or path.stat().st_size != meta["bytes"] or sha256_file(path) != meta["sha256"]:
+            what = "is gone" if not path.is_file() else f"does not match the sha256 in {SUMMARY}"
+            raise KernelRunnerError(f"{path} {what} (changed after the download): delete {dest} and run the same "
+                                    "command again to download it afresh")
+
+
+def request_download_again(complete_file: Path) -> None:
+    """Record in a run's ``complete.json`` that its outputs must be downloaded again (they were
+    deleted): the file's content changes, which Snakemake takes as an updated input of every rule
+    that reads it.  Written once per missing download (a dry run shows the same plan)."""
+    record = json.loads(complete_file.read_text())
+    if record.get("download_again"):
+        return
+    record["download_again"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    tmp = complete_file.with_name(complete_file.name + ".tmp")
+    tmp.write_text(json.dumps(record, indent=1, sort_keys=True))
+    tmp.replace(complete_file)

@@ -151,8 +151,10 @@ def poll(*, launch_file: Path, output: Path, backend: str, settings: dict, inter
 def download(*, launch_file: Path, complete_file: Path, output: Path, backend: str, settings: dict,
              log: Path) -> dict:
     record = json.loads(launch_file.read_text())
-    json.loads(complete_file.read_text())
     be = get_backend(backend, settings)
     summary = download_outputs(be, record, record["commit"], record["nonce"], output)
+    complete = json.loads(complete_file.read_text())
+    if complete.pop("download_again", None):  # asked for after the outputs were deleted: done now
+        write_json_atomic(complete_file, complete)
     _log(log, f"downloaded {len(summary['files'])} verified files of run {record['run_id']} into {output}")
     return summary
