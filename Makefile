@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TORCH := torch==2.13.0
 
-.PHONY: quick full thesis test lint install install-slurm
+.PHONY: quick full thesis test lint install install-slurm install-mlflow
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -23,6 +23,13 @@ $(BIN)/.installed-slurm: $(BIN)/.installed requirements-slurm.txt
 	touch $@
 
 install-slurm: $(BIN)/.installed-slurm
+
+# MLflow's client, only for `mlflow: {enabled: true}`
+$(BIN)/.installed-mlflow: $(BIN)/.installed requirements-mlflow.txt
+	$(BIN)/pip install -q -r requirements-mlflow.txt
+	touch $@
+
+install-mlflow: $(BIN)/.installed-mlflow
 
 quick: install
 	$(BIN)/snakemake --cores 1 results/quick/plots

@@ -178,3 +178,10 @@ def figure_code(figure):
 
 
 check_downloads()
+
+
+def tracking(wildcards):
+    """The MLflow record of the mode's runs, when MLflow tracking is on (config mlflow.enabled)."""
+    return (
+        [f"results/{wildcards.mode}/mlflow.json"] if config["mlflow"]["enabled"] else []
+    )

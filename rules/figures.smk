@@ -61,6 +61,28 @@ rule tables:
         "../scripts/tables.py"
 
 
+rule track:
+    input:
+        parts=lambda wc: downloaded_parts(wc.mode),
+        complete=completions,
+        figures=expand(
+            "results/{{mode}}/figures/{name}.{ext}",
+            name=[f.name for f in FIGURES],
+            ext=["pdf", "png"],
+        ),
+        tables="results/{mode}/tables",
+    output:
+        "results/{mode}/mlflow.json",
+    log:
+        "results/{mode}/logs/mlflow.log",
+    conda:
+        "../envs/workflow.yaml"
+    params:
+        settings=config["mlflow"],
+    script:
+        "../scripts/track.py"
+
+
 rule plots:
     input:
         figures=expand(
@@ -69,6 +91,7 @@ rule plots:
             ext=["pdf", "png"],
         ),
         tables="results/{mode}/tables",
+        tracked=tracking,
     output:
         directory("results/{mode}/plots"),
     log:

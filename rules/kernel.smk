@@ -71,6 +71,9 @@ rule poll:
         settings=backend_settings(),
         interval=config["poll"]["interval_s"],
         deadline=config["poll"]["deadline_s"],
+        progress_log=config["poll"].get("progress_log_s", 30),
+        notify=config.get("notify"),
+        root=str(ROOT),
     script:
         "../scripts/poll.py"
 

@@ -176,9 +176,9 @@ class KaggleTestServer:
         if not f.is_file():
             return None
         data = f.read_bytes()
-        if self.faults.get("corrupt_file") == Path(name).name:
+        if self.faults.get("corrupt_file") in (name, Path(name).name, name.split("/", 1)[-1]):
             data = bytes([data[0] ^ 0xFF]) + data[1:]
-        if self.faults.get("truncate_file") == Path(name).name:
+        if self.faults.get("truncate_file") in (name, Path(name).name, name.split("/", 1)[-1]):
             data = data[: len(data) // 2]
         return data
 

@@ -18,7 +18,8 @@ CONTRACT = '''
 import hashlib, json, pathlib, sys, time
 NONCE = {nonce!r}
 print("SESSION_START " + NONCE, flush=True)
-out = pathlib.Path.cwd()
+out = pathlib.Path.cwd() / "arz_rl_run"  # the kernel's own folder, beside the platform's files
+out.mkdir()
 time.sleep({work_s})
 (out / "metrics.json").write_text(json.dumps({{"value": 42}}))
 (out / "models").mkdir()
@@ -79,8 +80,8 @@ def test_push_poll_download(server, tmp_path):
     assert any("running" in m for m in messages)
     summary = download(be, record, "c0ffee", "n1", tmp_path / "out")
     assert (tmp_path / "out" / "models" / "agent.zip").stat().st_size == 256 * 40
-    assert (tmp_path / "out" / "arz-rl-quick.log").exists()  # the raw log is kept beside the outputs
-    log = json.loads((tmp_path / "out" / "kernel.log.json").read_text())
+    assert not (tmp_path / "out" / "__notebook_source__.ipynb").exists()  # the platform's file stays behind
+    log = json.loads((tmp_path / "out" / "kernel.log.json").read_text())  # Kaggle's log, parsed, beside them
     assert any("SESSION_COMPLETE n1" in e["data"] for e in log)
     assert set(summary["files"]) == {"metrics.json", "models/agent.zip"}
     meta = server.kernels["tester/arz-rl-quick"][0].meta

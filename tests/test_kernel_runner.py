@@ -336,3 +336,46 @@ def test_a_full_disk_during_the_download_is_one_line_and_leaves_nothing(tmp_path
         assert not dest.exists() and list((small / "run").iterdir()) == []
     finally:
         subprocess.run(["umount", str(small)], check=False)
+
+
+def _progress(task, done, total, **facts):
+    return "PROGRESS " + json.dumps({"task": task, "phase": "train", "done": done, "total": total, "unit": "steps",
+                                     "rate": 100.0, "eta_s": (total - done) / 100, **facts})
+
+
+def test_poll_shows_the_kernels_progress_as_it_streams(tmp_path):
+    lines = ["start", _progress("ppo seed 0", 100, 1000, episodes=2, eval_reward=None),
+             _progress("dqn seed 0", 50, 1000), _progress("ppo seed 0", 600, 1000, eval_reward=-68.25),
+             _progress("ppo seed 0", 1000, 1000), "SESSION_COMPLETE n1"]
+    backend = FakeBackend([(Status(RUNNING), lines[:2]), (Status(RUNNING), lines[:4]), (Status(COMPLETE), lines)])
+    shown = []
+    clock = iter(range(0, 10_000, 10))
+    wait(backend, {"backend": "fake", "id": "r1", "launched": 0}, "n1", interval=10, deadline=None,
+         log_file=tmp_path / "kernel.log", echo=lambda m: None, sleep=lambda s: None, clock=lambda: next(clock),
+         progress=shown.append)
+    assert shown[0] == "[train] ppo seed 0 100/1,000 steps (10%), 100/s, ETA 00:00:09, episodes 2"
+    assert shown[1] == ("[train] dqn seed 0 50/1,000 steps (5%), 100/s, ETA 00:00:09 | "
+                        "[train] ppo seed 0 600/1,000 steps (60%), 100/s, ETA 00:00:04, eval_reward -68.25")
+    assert shown[-1].startswith("[train] dqn seed 0 50/1,000") and "ppo seed 0 1,000/1,000 steps (100%)" in shown[-1]
+
+
+def test_the_live_line_rewrites_itself_on_a_terminal_and_logs_at_its_own_pace():
+    import io
+
+    from kernel_runner.poll import LiveLine
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    term, logged, now = Terminal(), [], [0.0]
+    live = LiveLine(to_log=logged.append, stream=term, log_every_s=30.0, clock=lambda: now[0])
+    for t, text in enumerate(["[train] a 1/10", "[train] a 2/10", "[train] a 3/10"]):
+        now[0] = 20.0 * t
+        live.show(text)
+    live.echo("status: running", lambda m: term.write(m + "\n"))
+    live.close()
+    screen = term.getvalue()
+    assert "\r" in screen and "[train] a 3/10" in screen and "status: running\n" in screen
+    assert screen.count("\n") == 1  # one line rewritten in place, not a scroll; the status above it
+    assert logged == ["progress: [train] a 1/10", "progress: [train] a 3/10"]  # t=0 and t=40; the rest waits

@@ -108,6 +108,7 @@ class RunConfig:
     eval_freq: int = 1000  #: timesteps between periodic evaluations during training
     checkpoint_freq: int = 1000  #: timesteps between checkpoints
     fixed_cycles: tuple[float, ...] = (60.0, 90.0, 120.0)
+    progress_s: float = 5.0  #: seconds between the progress lines each task prints
 
     def validate(self) -> RunConfig:
         """Raise ValueError naming the field and the allowed values."""
@@ -153,7 +154,7 @@ def mode_defaults(mode: str) -> RunConfig:
             mode="full", seeds=5, episode_length=3600.0,
             timesteps={"ppo": 300_000, "dqn": 300_000},
             ppo=dict(PPO_DEFAULTS), dqn=dict(DQN_DEFAULTS),
-            n_envs=4, eval_episodes=5, eval_freq=20_000, checkpoint_freq=20_000,
+            n_envs=4, eval_episodes=5, eval_freq=20_000, checkpoint_freq=20_000, progress_s=30.0,
         )
     raise ValueError(f"mode={mode!r}: allowed {MODES}")
 

@@ -22,6 +22,7 @@ import numpy as np
 from .config import RunConfig, build_config, load_file
 from .device import REQUESTS
 from .device import resolve as resolve_device
+from .progress import Progress
 
 if TYPE_CHECKING:  # the simulator and the learners load only when a run starts (``--check`` needs neither)
     from .baselines import Controller
@@ -63,19 +64,25 @@ def evaluate_all(cfg: RunConfig, controllers_per_seed: list[list[Controller]], o
                             reward=cfg.reward, order=cfg.order)
     per: dict[str, dict[str, Any]] = {}
     kinds: dict[str, str] = {}
+    total = sum(len(c) for c in controllers_per_seed) * cfg.eval_episodes
+    progress = Progress("controllers", "evaluate", total, "episodes", cfg.progress_s)
+    played = 0
     for k, controllers in enumerate(controllers_per_seed):
         for ctrl in controllers:
             kinds[ctrl.name] = "rl" if isinstance(ctrl, AgentController) else "baseline"
             episodes = []
             for e, demand_seed in enumerate(evaluation_seeds(cfg, k)):
                 record = k == 0 and e == 0
+                progress.update(played, controller=ctrl.name, seed=cfg.seed + k)
                 metrics, trace = run_episode(env, ctrl, demand_seed, record=record)
+                played += 1
                 metrics["demand_seed"] = demand_seed
                 episodes.append(metrics)
                 if trace is not None:
                     np.savez_compressed(out / f"spacetime_{ctrl.name}.npz", **trace)
             mean = {m: float(np.mean([ep[m] for ep in episodes])) for m in METRICS}
             per.setdefault(ctrl.name, {})[str(cfg.seed + k)] = {"episodes": episodes, "mean": mean}
+    progress.update(played, force=True)
     return aggregate(per, kinds)
 
 

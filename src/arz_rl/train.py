@@ -21,6 +21,7 @@ from gymnasium import spaces
 from .config import RunConfig
 from .device import torch_name
 from .env import SignalCorridorEnv
+from .progress import Progress
 
 
 def phases_from_flat(action: int, n_junctions: int) -> np.ndarray:
@@ -123,6 +124,27 @@ def _checkpoints(save_freq: int, folder: Path, tag: str, replay_buffer: bool):
                               save_replay_buffer=replay_buffer)
 
 
+def _last_eval(evaluation) -> float | None:
+    """The latest periodic evaluation's mean return, or None before the first."""
+    reward = getattr(evaluation, "last_mean_reward", None)
+    return float(reward) if reward is not None and np.isfinite(reward) else None
+
+
+def _progress_callback(progress: Progress, evaluation):
+    """An SB3 callback reporting ``progress`` (timesteps, episodes, last evaluation reward)."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class ReportProgress(BaseCallback):
+        episodes = 0
+
+        def _on_step(self) -> bool:
+            self.episodes += sum("episode" in info for info in self.locals.get("infos", ()))
+            progress.update(self.num_timesteps, episodes=self.episodes, eval_reward=_last_eval(evaluation))
+            return True
+
+    return ReportProgress()
+
+
 def train_agent(cfg: RunConfig, algo: str, seed: int, out: Path, device: str) -> dict[str, Any]:
     """Train ``algo`` with ``seed`` on the resolved ``device`` (cpu | gpu, :mod:`arz_rl.device`),
     resuming from a checkpoint in ``out``; returns its record.
@@ -169,17 +191,21 @@ def train_agent(cfg: RunConfig, algo: str, seed: int, out: Path, device: str) ->
             model.load_replay_buffer(buffer)
     else:
         model = cls("MlpPolicy", vec, seed=seed, device=learner, verbose=0, **hyperparameters(cfg, algo))
+    evaluation = EvalCallback(eval_env, n_eval_episodes=1, eval_freq=max(1, cfg.eval_freq // n_envs),
+                              best_model_save_path=str(best_dir), log_path=str(out / "evaluations" / tag),
+                              deterministic=True, verbose=0)
+    progress = Progress(f"{algo} seed {seed}", "train", total, "steps", cfg.progress_s, start=model.num_timesteps)
     callbacks = CallbackList([
-        EvalCallback(eval_env, n_eval_episodes=1, eval_freq=max(1, cfg.eval_freq // n_envs),
-                     best_model_save_path=str(best_dir), log_path=str(out / "evaluations" / tag),
-                     deterministic=True, verbose=0),
+        evaluation,
         _checkpoints(max(1, cfg.checkpoint_freq // n_envs), ckpt_dir, tag, replay_buffer=(algo == "dqn")),
+        _progress_callback(progress, evaluation),
     ])
     start = time.perf_counter()
     remaining = total - model.num_timesteps
     if remaining > 0:
         model.learn(total_timesteps=remaining, callback=callbacks, reset_num_timesteps=resumed is None)
     wall = time.perf_counter() - start
+    progress.update(model.num_timesteps, force=True, eval_reward=_last_eval(evaluation))
     final_path = out / "models" / f"{tag}.zip"
     model.save(final_path)
     # the finished model is a checkpoint too: a longer run resumes from here

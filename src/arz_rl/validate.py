@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .progress import Progress
 from .sim.layout import ACC_ARRIVED, ACC_CLAMPED, ACC_EXITED
 from .sim.network import make_scenario
 from .sim.params import KMH, PER_KM, ModelParams
@@ -98,12 +99,15 @@ def _block_mean(a: np.ndarray, factor: int) -> np.ndarray:
     return a.reshape(-1, factor).mean(axis=1)
 
 
-def riemann_study(cases=CASES, resolutions=RESOLUTIONS, schemes=SCHEMES) -> tuple[pd.DataFrame, dict]:
+def riemann_study(cases=CASES, resolutions=RESOLUTIONS, schemes=SCHEMES,
+                  progress: Progress | None = None) -> tuple[pd.DataFrame, dict]:
     """L1 errors and observed orders for every case, scheme and grid; finest profiles."""
     rows = []
     profiles = {}
     finest = max(resolutions)
-    for case in cases:
+    for k, case in enumerate(cases):
+        if progress is not None:
+            progress.update(k, case=case.name)
         # the one-class cases use the pure ARZ system (no relaxation) the exact solution solves
         params = ModelParams().with_relaxation(case.cls is None)
         reference = None
@@ -169,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", required=True, type=Path)
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    table, profiles = riemann_study()
+    table, profiles = riemann_study(progress=Progress("solver", "validate", len(CASES), "Riemann cases", every_s=0.0))
     table.to_csv(args.out / "riemann_table.csv", index=False)
     for name, df in profiles.items():
         df.to_csv(args.out / f"riemann_{name}.csv", index=False)

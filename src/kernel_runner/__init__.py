@@ -6,4 +6,9 @@ __version__ = "0.1.0"
 
 
 class KernelRunnerError(RuntimeError):
-    """A failure the user can act on; its message says what happened and what to do."""
+    """A failure the user can act on; its message says what happened and what to do.  ``outcome``
+    says how a run's wait ended when it did (failed, cancelled, deadline), else None."""
+
+    def __init__(self, message: str, outcome: str | None = None) -> None:
+        super().__init__(message)
+        self.outcome = outcome

@@ -23,7 +23,8 @@ from .backends import get_backend
 from .backends.base import pid_alive
 from .download import download as download_outputs
 from .gitsync import content_hash, snapshot
-from .poll import wait, write_json_atomic
+from .notify import notify
+from .poll import LiveLine, wait, write_json_atomic
 from .render import check_experiment, render_kernel
 
 LAUNCHES = "launches.jsonl"  #: every launch of a run folder, never deleted by Snakemake
@@ -73,9 +74,10 @@ def _ancestors() -> list[int]:
     return chain
 
 
-def _log(log: str | Path, msg: str) -> None:
+def _log(log: str | Path, msg: str, echo: bool = True) -> None:
     line = f"[{time.strftime('%H:%M:%S')}] {msg}"
-    print(line, file=sys.stderr, flush=True)
+    if echo:
+        print(line, file=sys.stderr, flush=True)
     with open(log, "a") as fh:
         fh.write(line + "\n")
 
@@ -136,15 +138,36 @@ def push(*, kernel_dir: Path, run_file: Path, output: Path, backend: str, settin
 
 @_reported
 def poll(*, launch_file: Path, output: Path, backend: str, settings: dict, interval: float,
-         deadline: float | None, log: Path, kernel_log: Path) -> dict:
+         deadline: float | None, log: Path, kernel_log: Path, progress_log_s: float = 30.0,
+         notify_settings: dict | None = None, root: Path | None = None) -> dict:
+    """Wait on the launched run; say how it ended through the configured notification, if any."""
     record = json.loads(launch_file.read_text())
     be = get_backend(backend, settings)
     # snakemake and the shell it runs this script through: when snakemake dies (kill -9), stop waiting
     callers = _ancestors()
-    done = wait(be, record, record["nonce"], interval=interval, deadline=deadline, log_file=Path(kernel_log),
-                echo=lambda m: _log(log, m), parent_alive=lambda: all(pid_alive(p) for p in callers))
+    live = LiveLine(to_log=lambda m: _log(log, m, echo=not sys.stderr.isatty()), log_every_s=progress_log_s)
+    try:
+        done = wait(be, record, record["nonce"], interval=interval, deadline=deadline, log_file=Path(kernel_log),
+                    echo=lambda m: live.echo(m, lambda text: _log(log, text)), progress=live.show,
+                    parent_alive=lambda: all(pid_alive(p) for p in callers))
+    except KernelRunnerError as exc:
+        live.close()
+        if exc.outcome:
+            _notify(notify_settings, record, exc.outcome, str(exc).split("\n")[0], log, root)
+        raise
+    finally:
+        live.close()
     write_json_atomic(output, done)
+    _notify(notify_settings, record, "complete", f"finished after {done['elapsed_s'] / 60:.1f} min", log, root)
     return done
+
+
+def _notify(settings: dict | None, record: dict, outcome: str, detail: str, log: Path, root: Path | None) -> None:
+    if not settings:
+        return
+    title = f"ARZ-RL run {record.get('run_id', record['id'])}: {outcome}"
+    body = f"{record['backend']} run {record['id']} {outcome}: {detail}"
+    notify(settings, title, body, log=lambda m: _log(log, m), root=root)
 
 
 @_reported

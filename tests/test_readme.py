@@ -1,0 +1,84 @@
+"""Every command of the README's ``bash`` blocks, run as written (or as a dry run, ``-n``, where a
+real run is a full thesis run), on a copy of this repository: a command the README shows works."""
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+
+import pytest
+import yaml
+from workflow_helpers import REPO, TINY, make_repo
+
+pytestmark = pytest.mark.slow
+KEY = "0" * 32
+
+
+def readme_commands() -> list[str]:
+    """The commands of every ```bash block, without comments, in the README's order."""
+    text = (REPO / "README.md").read_text()
+    commands = []
+    for block in re.findall(r"^ *```bash\n(.*?)^ *```", text, re.S | re.M):
+        for line in block.splitlines():
+            line = line.strip()
+            if line and not line.startswith("#"):
+                commands.append(re.sub(r"\s+#.*$", "", line))
+    return commands
+
+
+def test_the_readme_opens_with_the_two_set_up_commands():
+    commands = readme_commands()
+    assert commands[:2] == ["make quick", "make test"]
+    assert len(commands) >= 8
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    """A copy whose config has the tests' sizes (the commands stay as written), run once, so that
+    the commands that read results (the report) have them."""
+    r = make_repo(tmp_path_factory.mktemp("readme"))
+    config = yaml.safe_load((r / "config" / "config.yaml").read_text())
+    for key, value in yaml.safe_load(TINY.read_text()).items():
+        config[key] = {**config.get(key, {}), **value} if isinstance(value, dict) else value
+    (r / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    snake = [sys.executable, "-m", "snakemake"]
+    out = subprocess.run([*snake, "--cores", "1", "results/quick/plots"], cwd=r, capture_output=True, text=True,
+                         timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return r
+
+
+def _environment(tmp_path):
+    """What the Kaggle commands need to be planned (credentials, never a connection: a dry run)."""
+    return {**os.environ, "KAGGLE_USERNAME": "tester", "KAGGLE_KEY": KEY,
+            "KAGGLE_CONFIG_DIR": str(tmp_path / "no-kaggle-config")}
+
+
+@pytest.mark.parametrize("command", readme_commands())
+def test_every_readme_command_works_as_written(repo, tmp_path, request, command):
+    args = shlex.split(command)
+    if args[0] == "make":  # the set-up commands: what they would run (they install and run it all)
+        out = subprocess.run(["make", "-n", *args[1:]], cwd=repo, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        expected = {"quick": "snakemake --cores 1 results/quick/plots", "test": "python -m pytest -q",
+                    "install-mlflow": "requirements-mlflow.txt"}[args[1]]
+        assert expected in out.stdout
+        return
+    assert args[0] == "snakemake", f"the README shows a command this test does not know how to run: {command}"
+    if "--profile" in args and "profiles/slurm" in args:
+        if os.environ.get("ARZ_REQUIRE_SLURM") != "1":
+            pytest.importorskip("snakemake_executor_plugin_slurm", reason="make install-slurm")
+        request.getfixturevalue("slurm_cluster")  # the executor plugin asks the controller at start
+    dry = "--report" not in args  # the report is built for real, from the results above
+    if not dry and "results/full/" in command:
+        pytest.fail(f"{command}: the README shows a report of a full run, which this test cannot build")
+    if "mlflow='{enabled: true}'" in command:  # a real run: MLflow logs the quick run
+        if os.environ.get("ARZ_REQUIRE_MLFLOW") != "1":
+            pytest.importorskip("mlflow", reason="MLflow is an optional install: make install-mlflow")
+        dry = False
+    cmd = [sys.executable, "-m", "snakemake", *args[1:], *(["-n"] if dry else [])]
+    out = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=900, env=_environment(tmp_path))
+    assert out.returncode == 0, f"{command}\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}"
+    if dry:
+        assert "This was a dry-run" in out.stdout + out.stderr or "Nothing to be done" in out.stdout + out.stderr
