@@ -61,7 +61,8 @@ def seeds_rate(timesteps: int, workers: int) -> float:
     from arz_rl.config import build_config
     from arz_rl.train import train_all
 
-    cfg = build_config("quick", {"algorithms": ["ppo"], "seeds": 4, "scenario": "single", "workers": workers,
+    cfg = build_config("quick", {"algorithms": ["ppo"], "seeds": 4, "levels": ["over"], "scenario": "single",
+                                 "workers": workers,
                                  "timesteps": {"ppo": timesteps}, "eval_freq": timesteps, "checkpoint_freq": timesteps})
     with tempfile.TemporaryDirectory() as out:
         t0 = time.perf_counter()

@@ -15,42 +15,70 @@ def quick(tiny_run):
     return tiny_run
 
 
+BASELINES = {"fixed_time", "max_pressure", "actuated", "fixed_60", "fixed_90", "fixed_120", "random"}
+
+
 def test_outputs_are_complete_and_finite(quick):
     train = json.loads((quick / "training_metrics.json").read_text())
     ev = json.loads((quick / "evaluation_results.json").read_text())
-    for algo in ("ppo", "dqn"):
-        for seed in ("0", "1"):
-            rec = train["runs"][algo][seed]
-            assert rec["gradient_updates"] > 0
-            curve = rec["learning_curve"]
-            assert len(curve["timesteps"]) >= 2 and np.isfinite(curve["episode_return"]).all()
-            assert (quick / rec["model"]).exists()
-        assert (quick / "monitor" / f"{algo}_seed0_0.monitor.csv").exists()
-    names = set(ev["controllers"])
-    assert names == {"ppo", "dqn", "fixed_60", "fixed_90", "fixed_120", "max_pressure", "random"}
-    for name, c in ev["controllers"].items():
-        for metric, s in c["summary"].items():
-            assert np.isfinite([s["mean"], s["std"], s["ci95_low"], s["ci95_high"]]).all(), (name, metric)
-        assert (quick / f"spacetime_{name}.npz").exists()
-    assert set(ev["comparisons"]["ppo"]) == {"fixed_60", "fixed_90", "fixed_120", "max_pressure", "random"}
+    assert set(train["runs"]) == set(ev["levels"]) == {"near", "over"} and ev["headline_level"] == "over"
+    for level, algos in train["runs"].items():
+        for algo in ("ppo", "dqn"):
+            for seed in ("0", "1"):
+                rec = algos[algo][seed]
+                assert rec["gradient_updates"] > 0 and rec["level"] == level
+                curve = rec["learning_curve"]
+                assert len(curve["timesteps"]) >= 2 and np.isfinite(curve["episode_return"]).all()
+                assert (quick / rec["model"]).exists()
+                # the checkpoint kept is the one with the lowest mean delay over the validation draws
+                scores = rec["validation_curve"]
+                assert len(scores) >= 2
+                assert rec["chosen_checkpoint"]["avg_delay_s"] == min(s["avg_delay_s"] for s in scores)
+            assert (quick / "monitor" / f"{algo}_seed0_{level}_0.monitor.csv").exists()
+    for level, data in ev["levels"].items():
+        names = set(data["controllers"])
+        assert names == {"ppo", "dqn"} | BASELINES
+        for name, c in data["controllers"].items():
+            for metric, s in c["summary"].items():
+                assert np.isfinite([s["mean"], s["std"], s["ci95_low"], s["ci95_high"]]).all(), (name, metric)
+                assert s["n"] == (2 if c["kind"] == "rl" else len(ev["protocol"]["seed_sets"]["test"]))
+            assert (quick / f"spacetime_{level}_{name}.npz").exists()
+        assert set(data["comparisons"]["ppo"]) == BASELINES
+        assert set(data["tuned"]) == {"fixed_time", "max_pressure", "actuated"}
+        assert data["tuned"]["fixed_time"]["params"]["cycle"] in (50.0, 80.0)
     assert ev["parameters"]["timesteps"] == {"ppo": 256, "dqn": 300}
-    st = np.load(quick / "spacetime_ppo.npz")
+    st = np.load(quick / "spacetime_over_ppo.npz")
     assert st["rho_m"].shape == st["v_c"].shape and st["rho_m"].shape[0] == 11
 
 
+def test_the_three_seed_sets_are_disjoint_and_recorded(quick):
+    sets = json.loads((quick / "evaluation_results.json").read_text())["protocol"]["seed_sets"]
+    assert sets["disjoint"] is True
+    assert len(sets["validation"]) == TINY["validation_episodes"] and len(sets["test"]) == TINY["eval_episodes"]
+    assert not set(sets["training"]) & set(sets["validation"])
+    assert not set(sets["validation"]) & set(sets["test"]) and not set(sets["training"]) & set(sets["test"])
+    # every controller (every agent seed) played exactly the test draws
+    ev = json.loads((quick / "evaluation_results.json").read_text())
+    for data in ev["levels"].values():
+        for c in data["controllers"].values():
+            runs = c["per_seed"].values() if c["kind"] == "rl" else [c]
+            for r in runs:
+                assert [ep["demand_seed"] for ep in r["episodes"]] == sets["test"]
+
+
 def test_dqn_keeps_only_its_newest_replay_buffer(quick):
-    folder = quick / "checkpoints" / "dqn_seed0"
-    models = sorted(folder.glob("dqn_seed0_*_steps.zip"))
-    buffers = list(folder.glob("dqn_seed0_replay_buffer_*_steps.pkl"))
+    folder = quick / "checkpoints" / "dqn_seed0_near"
+    models = sorted(folder.glob("dqn_seed0_near_*_steps.zip"))
+    buffers = list(folder.glob("dqn_seed0_near_replay_buffer_*_steps.pkl"))
     assert len(models) >= 3  # a checkpoint every 100 steps, and the final one
-    assert [b.name for b in buffers] == ["dqn_seed0_replay_buffer_300_steps.pkl"]
+    assert [b.name for b in buffers] == ["dqn_seed0_near_replay_buffer_300_steps.pkl"]
 
 
 def test_same_seed_same_evaluation(quick, tmp_path):
     again = tmp_path / "again"
     run(build_config("quick", TINY), again, log=lambda *_: None)
-    a = json.loads((quick / "evaluation_results.json").read_text())["controllers"]
-    b = json.loads((again / "evaluation_results.json").read_text())["controllers"]
+    a = json.loads((quick / "evaluation_results.json").read_text())["levels"]
+    b = json.loads((again / "evaluation_results.json").read_text())["levels"]
     assert a == b
 
 
@@ -59,9 +87,9 @@ def test_resume_continues_from_checkpoint(quick, tmp_path):
 
     work = tmp_path / "resume"
     shutil.copytree(quick, work)
-    more = {**TINY, "seeds": 1, "algorithms": "ppo", "timesteps": {"ppo": 512, "dqn": 300}}
+    more = {**TINY, "seeds": 1, "algorithms": "ppo", "levels": ["over"], "timesteps": {"ppo": 512, "dqn": 300}}
     run(build_config("quick", more), work, log=lambda *_: None)
-    rec = json.loads((work / "training_metrics.json").read_text())["runs"]["ppo"]["0"]
+    rec = json.loads((work / "training_metrics.json").read_text())["runs"]["over"]["ppo"]["0"]
     assert rec["resumed_from"] == 256 and rec["timesteps"] == 512
 
 
@@ -73,10 +101,10 @@ def test_cli_rejects_bad_values(capsys):
 
 def test_ppo_with_several_envs_trains_on_the_batched_simulator(tmp_path):
     cfg = {**TINY, "seeds": 1, "algorithms": "ppo", "n_envs": 4, "timesteps": {"ppo": 512, "dqn": 300},
-           "episode_length": 60.0}
+           "episode_length": 60.0, "levels": ["over"]}
     messages = []
     run(build_config("quick", cfg), tmp_path, log=messages.append)
-    rec = json.loads((tmp_path / "training_metrics.json").read_text())["runs"]["ppo"]["0"]
+    rec = json.loads((tmp_path / "training_metrics.json").read_text())["runs"]["over"]["ppo"]["0"]
     assert rec["n_envs"] == 4
     assert (rec["simulator"]["device"], rec["simulator"]["engine"]) in (("cpu", "numba"), ("gpu", "torch"))
     assert rec["timesteps"] >= 512 and rec["gradient_updates"] > 0

@@ -278,3 +278,107 @@ def test_torch_step_is_first_order_only():
         Simulator(make_scenario("single"), device="gpu", engine="numba")
     with pytest.raises(ValueError, match="device='cuda'"):
         Simulator(make_scenario("single"), device="cuda")
+
+
+def _discharge_pc_per_s(sim, seconds: float) -> float:
+    """Car equivalents leaving the network per second over the next ``seconds`` (s)."""
+    from arz_rl.sim.layout import ACC_EXITED
+
+    pce = sim.cp[:, 3]
+    before = sim.acc[0, ACC_EXITED:ACC_EXITED + 2] @ pce
+    sim.advance(seconds)
+    return float((sim.acc[0, ACC_EXITED:ACC_EXITED + 2] @ pce - before) / seconds)
+
+
+def _capacity_fit(**overrides) -> tuple[float, float, float]:
+    """(s, L, worst relative residual) of discharge x C = s C - s L fitted over cycles C: a single
+    junction with both approaches oversaturated, equal displayed greens."""
+    saturated = {"main_flow": 20000.0, "cross_flow": 20000.0, "demand_noise": 0.0, "profile": (1.0, 1.0),
+                 "duration": 8000.0}
+    sc = make_scenario("single", **saturated, **overrides)
+    cycles = np.array([40.0, 60.0, 90.0, 120.0, 180.0])
+    served = []
+    for cycle in cycles:
+        sim = Simulator(sc)
+        sim.reset(None)
+        sim.set_plan(cycle, (cycle - 2 * (sc.yellow + sc.all_red)) / 2)
+        sim.advance(10 * cycle)
+        served.append(_discharge_pc_per_s(sim, cycle * (2400 // cycle)) * cycle)  # pc per cycle
+    slope, intercept = np.polyfit(cycles, served, 1)
+    residual = np.abs(np.asarray(served) - (slope * cycles + intercept)) / np.asarray(served)
+    return slope, -intercept / slope, float(residual.max())
+
+
+def test_a_signalised_approach_discharges_s_times_c_minus_l_over_c():
+    """Capacity with lost time (HCM): both approaches oversaturated under a fixed plan of cycle C
+    discharge s (C - L) / C, L = 2 (startup_lost + yellow + all_red - yellow_used) = 10 s.  With cars
+    alone s is the fundamental diagram's capacity (3,750 pc/h on two lanes) and L exactly the
+    configured lost time; with the default motorcycle share the two-class queue discharge adds its
+    own lost time and runs above the stationary capacity during green, and the configured lost time
+    still adds its 6 s (over the all-red's 4) to the fitted L."""
+    sc = make_scenario("single")
+    assert 2 * sc.lost_time() == pytest.approx(10.0)
+    params = ModelParams()
+    capacity = params.rho_jam / 2 * params.cars.v_max / 2  # gamma 1: flux peak at rho_jam / 2
+    s, lost, residual = _capacity_fit(moto_share=0.0)
+    assert s == pytest.approx(capacity, rel=0.005) and lost == pytest.approx(10.0, abs=0.2) and residual < 0.005
+    s0, lost0, _ = _capacity_fit(moto_share=0.0, startup_lost=0.0, yellow_used=sc.yellow)
+    assert s0 == pytest.approx(capacity, rel=0.005) and lost0 == pytest.approx(4.0, abs=0.2)  # all-red only
+    s_mixed, lost_mixed, residual_mixed = _capacity_fit()
+    _, lost_mixed0, _ = _capacity_fit(startup_lost=0.0, yellow_used=sc.yellow)
+    assert residual_mixed < 0.03  # still linear in C, within 3 %: s (C - L)
+    assert lost_mixed - lost_mixed0 == pytest.approx(6.0, abs=1.0)
+
+
+def _hour_at(level: str, starve_junction: int | None = None):
+    """One hour of the corridor at demand ``level`` under the Webster fixed-time plan (60 s cycle,
+    green wave); with ``starve_junction``, that junction gives its main street only min_green.
+    Returns the entry queues (veh) at 30 and 60 min, the jam fraction (PCE density over rho_jam) of
+    every segment's first cell at the end, and the network."""
+    from arz_rl.baselines import FixedTime
+    from arz_rl.config import build_config
+    from arz_rl.env import SignalCorridorEnv
+    from arz_rl.protocol import env_kwargs
+    from arz_rl.sim.layout import PLAN_MAIN_GREEN
+
+    cfg = build_config("full", {"levels": [level], "headline_level": level})
+    env = SignalCorridorEnv(**env_kwargs(cfg, level))
+    plan = FixedTime(60.0, name="fixed_time")
+    obs, _ = env.reset(seed=30000)
+    plan.reset(env)
+    if starve_junction is not None:
+        env.sim.plan[0, starve_junction, PLAN_MAIN_GREEN] = env.scenario.min_green
+    queues = {}
+    for _ in range(env.n_decisions):
+        obs, _, _, _, info = env.step(plan.act(obs, env))
+        if info["time"] in (1800.0, 3600.0):
+            queues[info["time"]] = env.sim.queue[0].sum()
+    f = env.sim.fields()[0]
+    pce = np.array([env.sim.params.motorcycles.pce, env.sim.params.cars.pce])
+    first_cell = (pce[0] * f[:, 0, 0] + pce[1] * f[:, 2, 0]) / env.sim.rho_jam
+    return queues, first_cell, env.sim.net
+
+
+def test_demand_levels_run_from_free_flow_to_spillback():
+    """under: no entry queue, no link full; over: the entry queues grow through the hour and the
+    queue of some approach reaches back to its upstream end (the link's first cell near jam)."""
+    under, under_first, _ = _hour_at("under")
+    assert under[3600.0] < 5.0 and under_first.max() < 0.5, (under, under_first)
+    over, over_first, _ = _hour_at("over")
+    assert over[3600.0] > over[1800.0] + 50.0 > 100.0, over
+    assert over_first.max() > 0.8, over_first
+
+
+def test_a_full_link_blocks_the_junction_upstream():
+    """Spillback through a junction: junction 2 starving its main street fills the link from
+    junction 1 back to junction 1's stop line, whose main-street discharge it then throttles."""
+    from arz_rl.sim.layout import PHASE_MAIN, SEG_ENTRY, SEG_JUNCTION, SEG_PHASE
+
+    _, normal_first, net = _hour_at("over")
+    _, starved_first, _ = _hour_at("over", starve_junction=1)
+    # the main link from junction 0 to junction 1: its stop line is junction 1's main approach, and
+    # no entry feeds it (junction 0 does)
+    inner = [s for s in range(net.n_segments) if net.seg_int[s, SEG_JUNCTION] == 1
+             and net.seg_int[s, SEG_PHASE] == PHASE_MAIN and net.seg_int[s, SEG_ENTRY] == -1]
+    assert inner, net.seg_int
+    assert normal_first[inner].max() < 0.6 < 0.8 < starved_first[inner].max(), (normal_first, starved_first)

@@ -82,6 +82,11 @@ def check_hyperparameters(algo: str, hp: dict[str, Any]) -> None:
             raise ValueError(f"{algo}.{name}={value!r}: must be {what}")
 
 
+#: the fields given as lists (a comma-separated string on the command line)
+TUPLES = ("algorithms", "fixed_cycles", "levels", "tune_cycles", "tune_mp_intervals", "tune_min_greens",
+          "tune_max_greens", "tune_gaps")
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Every parameter of one experiment run (times in s)."""
@@ -104,11 +109,23 @@ class RunConfig:
     )
     n_envs: int = 1  #: parallel environments for PPO
     workers: int = 0  #: processes training (algorithm, seed) pairs side by side; 0: one per core
-    eval_episodes: int = 2  #: evaluation episodes per controller and seed
-    eval_freq: int = 1000  #: timesteps between periodic evaluations during training
+    eval_episodes: int = 2  #: test draws every controller plays (every agent seed plays all of them)
+    validation_episodes: int = 2  #: validation draws: checkpoint choice and baseline tuning
+    eval_freq: int = 1000  #: timesteps between validation scorings of a training agent
     checkpoint_freq: int = 1000  #: timesteps between checkpoints
-    fixed_cycles: tuple[float, ...] = (60.0, 90.0, 120.0)
+    fixed_cycles: tuple[float, ...] = (60.0, 90.0, 120.0)  #: the untuned reference plans (s)
     progress_s: float = 5.0  #: seconds between the progress lines each task prints
+    levels: tuple[str, ...] = ("near", "over")  #: demand levels (arz_rl.sim.network.DEMAND_LEVELS)
+    headline_level: str = "over"  #: the level the thesis's headline comparison is made at
+    moto_share: float = 0.55  #: share of motorcycles in the arrivals (a sensitivity axis)
+    #: tuning grids, each setting scored on the validation draws: fixed-time cycles (s),
+    #: max-pressure decision intervals (s), minimum greens (s, max-pressure and actuated),
+    #: actuated maximum greens (s) and gaps (s)
+    tune_cycles: tuple[float, ...] = (40.0, 60.0, 90.0)
+    tune_mp_intervals: tuple[float, ...] = (10.0, 15.0)
+    tune_min_greens: tuple[float, ...] = (10.0,)
+    tune_max_greens: tuple[float, ...] = (40.0,)
+    tune_gaps: tuple[float, ...] = (3.0,)
 
     def validate(self) -> RunConfig:
         """Raise ValueError naming the field and the allowed values."""
@@ -134,14 +151,28 @@ class RunConfig:
             raise ValueError("episode_length must be at least one decision_interval")
         if self.eval_episodes < 1:
             raise ValueError("eval_episodes must be >= 1")
+        if self.validation_episodes < 1:
+            raise ValueError("validation_episodes must be >= 1")
+        from .sim.network import DEMAND_LEVELS
+
+        unknown = [lv for lv in self.levels if lv not in DEMAND_LEVELS]
+        if unknown or not self.levels:
+            raise ValueError(f"levels={list(self.levels)!r}: choose among {sorted(DEMAND_LEVELS)}")
+        if self.headline_level not in self.levels:
+            raise ValueError(f"headline_level={self.headline_level!r} is not among levels={list(self.levels)}")
+        if not 0.0 <= self.moto_share <= 1.0:
+            raise ValueError(f"moto_share={self.moto_share}: a share, between 0 and 1")
+        for name in ("tune_cycles", "tune_mp_intervals", "tune_min_greens", "tune_max_greens", "tune_gaps"):
+            if not getattr(self, name) or min(getattr(self, name)) <= 0:
+                raise ValueError(f"{name}={list(getattr(self, name))}: at least one value, all > 0")
         if self.workers < 0:
             raise ValueError(f"workers={self.workers}: must be >= 0 (0: one per core)")
         return self
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["algorithms"] = list(self.algorithms)
-        d["fixed_cycles"] = list(self.fixed_cycles)
+        for key in TUPLES:
+            d[key] = list(getattr(self, key))
         return d
 
 
@@ -154,7 +185,13 @@ def mode_defaults(mode: str) -> RunConfig:
             mode="full", seeds=5, episode_length=3600.0,
             timesteps={"ppo": 300_000, "dqn": 300_000},
             ppo=dict(PPO_DEFAULTS), dqn=dict(DQN_DEFAULTS),
-            n_envs=4, eval_episodes=5, eval_freq=20_000, checkpoint_freq=20_000, progress_s=30.0,
+            n_envs=4, eval_episodes=10, validation_episodes=5, eval_freq=20_000, checkpoint_freq=20_000,
+            progress_s=30.0, levels=("under", "near", "over"),
+            # 180 s: the longest cycle practice uses; oversaturated junctions want long cycles
+            tune_cycles=tuple(float(c) for c in range(30, 185, 5)),
+            tune_mp_intervals=(5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0),
+            tune_min_greens=(10.0, 15.0, 20.0, 30.0), tune_max_greens=(30.0, 45.0, 60.0, 90.0, 120.0),
+            tune_gaps=(2.0, 3.0, 4.0, 5.0),
         )
     raise ValueError(f"mode={mode!r}: allowed {MODES}")
 
@@ -170,10 +207,11 @@ def build_config(mode: str, overrides: dict[str, Any] | None = None) -> RunConfi
     for key in ("timesteps", "ppo", "dqn"):
         if key in overrides:
             overrides[key] = {**getattr(cfg, key), **overrides[key]}
-    for key in ("algorithms", "fixed_cycles"):
+    for key in TUPLES:
         if key in overrides:
             value = overrides[key]
-            overrides[key] = tuple(value.split(",")) if isinstance(value, str) else tuple(value)
+            items = value.split(",") if isinstance(value, str) else value
+            overrides[key] = tuple(items if key in ("algorithms", "levels") else (float(v) for v in items))
     return replace(cfg, **overrides).validate()
 
 

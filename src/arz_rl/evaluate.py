@@ -26,6 +26,11 @@ from .sim.layout import ACC_ARRIVED, ACC_DELAY, ACC_EXITED, ACC_SWITCHES, ACC_TT
 from .stats import METRICS  # noqa: F401  (re-exported)
 
 
+def phases_from_flat(action: int, n_junctions: int) -> np.ndarray:
+    """The phases (n_junctions,) encoded by a flat action: bit j is junction j's phase."""
+    return np.array([(int(action) >> j) & 1 for j in range(n_junctions)], dtype=np.int64)
+
+
 def episode_metrics(env: SignalCorridorEnv) -> dict[str, float]:
     """Metrics of the episode just played in ``env`` (see the module docstring)."""
     sim = env.sim
@@ -89,3 +94,25 @@ def run_episode(env: SignalCorridorEnv, controller: Controller, demand_seed: int
         "junction_x": np.cumsum(n_cells)[:-1] * dx, "phase": np.asarray(phases), "queue": np.asarray(queues),
     }
     return metrics, trace
+
+
+class AgentController:
+    """A trained stable-baselines3 policy, acting deterministically (at the run's decision interval)."""
+
+    decision_interval = None
+
+    def __init__(self, name: str, model: Any) -> None:
+        self.name = name
+        self.model = model
+
+    def params(self) -> dict[str, Any]:
+        return {}
+
+    def reset(self, env: SignalCorridorEnv) -> None:
+        env.set_fixed_plan(0.0, 0.0)
+
+    def act(self, obs: np.ndarray, env: SignalCorridorEnv) -> np.ndarray | int:
+        action, _ = self.model.predict(obs, deterministic=True)
+        if env.n_junctions > 1 and np.ndim(action) == 0:  # flat DQN action: bit j is junction j
+            return phases_from_flat(action, env.n_junctions)
+        return action

@@ -4,7 +4,7 @@
     python -m arz_rl.run --config params.yaml --out DIR      # any RunConfig field
 
 Writes into DIR: ``training_metrics.json``, ``evaluation_results.json``,
-``spacetime_<controller>.npz``, ``monitor/``, ``models/``, ``checkpoints/``.
+``spacetime_<level>_<controller>.npz``, ``monitor/``, ``models/``, ``checkpoints/``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import platform
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -24,98 +24,80 @@ from .device import REQUESTS
 from .device import resolve as resolve_device
 from .progress import Progress
 
-if TYPE_CHECKING:  # the simulator and the learners load only when a run starts (``--check`` needs neither)
-    from .baselines import Controller
-    from .env import SignalCorridorEnv
 
+def evaluate_level(cfg: RunConfig, level: str, agents: dict[str, dict[str, Any]], tuned: dict[str, Any],
+                   out: Path, device: str) -> dict[str, Any]:
+    """Every controller of one level on the test draws; the space-time trace of the first draw
+    (first agent seed) goes to ``spacetime_<level>_<controller>.npz``."""
+    from .evaluate import AgentController
+    from .protocol import Player, baselines_for_test, mean_metrics, seed_sets
+    from .sim.network import DEMAND_LEVELS
+    from .train import load_policy
 
-class AgentController:
-    """A trained stable-baselines3 policy, acting deterministically."""
-
-    def __init__(self, name: str, model: Any) -> None:
-        self.name = name
-        self.model = model
-
-    def reset(self, env: SignalCorridorEnv) -> None:
-        env.set_fixed_plan(0.0, 0.0)
-
-    def act(self, obs: np.ndarray, env: SignalCorridorEnv) -> np.ndarray | int:
-        from .train import phases_from_flat
-
-        action, _ = self.model.predict(obs, deterministic=True)
-        if env.n_junctions > 1 and np.ndim(action) == 0:  # flat DQN action: bit j is junction j
-            return phases_from_flat(action, env.n_junctions)
-        return action
-
-
-def evaluation_seeds(cfg: RunConfig, k: int) -> list[int]:
-    """Demand seeds of the evaluation episodes paired with training seed index ``k``."""
-    return [10_000 + 100 * (cfg.seed + k) + e for e in range(cfg.eval_episodes)]
-
-
-def evaluate_all(cfg: RunConfig, controllers_per_seed: list[list[Controller]], out: Path) -> dict[str, Any]:
-    """Every controller on the same demand draws; space-time traces of the first episode."""
-    from .env import SignalCorridorEnv
-    from .evaluate import METRICS, run_episode
-    from .stats import aggregate
-
-    env = SignalCorridorEnv(scenario=cfg.scenario, n_junctions=cfg.n_junctions,
-                            decision_interval=cfg.decision_interval, episode_length=cfg.episode_length,
-                            reward=cfg.reward, order=cfg.order)
-    per: dict[str, dict[str, Any]] = {}
-    kinds: dict[str, str] = {}
-    total = sum(len(c) for c in controllers_per_seed) * cfg.eval_episodes
-    progress = Progress("controllers", "evaluate", total, "episodes", cfg.progress_s)
+    test = seed_sets(cfg).test
+    player = Player(cfg, level)
+    baselines = baselines_for_test(cfg, tuned)
+    total = (sum(len(seeds) for seeds in agents.values()) + len(baselines)) * len(test)
+    progress = Progress(f"controllers at {level}", "evaluate", total, "episodes", cfg.progress_s)
+    controllers: dict[str, Any] = {}
     played = 0
-    for k, controllers in enumerate(controllers_per_seed):
-        for ctrl in controllers:
-            kinds[ctrl.name] = "rl" if isinstance(ctrl, AgentController) else "baseline"
-            episodes = []
-            for e, demand_seed in enumerate(evaluation_seeds(cfg, k)):
-                record = k == 0 and e == 0
-                progress.update(played, controller=ctrl.name, seed=cfg.seed + k)
-                metrics, trace = run_episode(env, ctrl, demand_seed, record=record)
-                played += 1
-                metrics["demand_seed"] = demand_seed
-                episodes.append(metrics)
-                if trace is not None:
-                    np.savez_compressed(out / f"spacetime_{ctrl.name}.npz", **trace)
-            mean = {m: float(np.mean([ep[m] for ep in episodes])) for m in METRICS}
-            per.setdefault(ctrl.name, {})[str(cfg.seed + k)] = {"episodes": episodes, "mean": mean}
+
+    def save(name: str, trace: dict[str, np.ndarray] | None) -> None:
+        if trace is not None:
+            np.savez_compressed(out / f"spacetime_{level}_{name}.npz", **trace)
+
+    for algo, seeds in agents.items():
+        per_seed = {}
+        for k, (seed, record) in enumerate(seeds.items()):
+            progress.update(played, controller=algo, seed=int(seed))
+            episodes, trace = player.play(AgentController(algo, load_policy(out, record, device)), test,
+                                          record_first=k == 0)
+            save(algo, trace)
+            per_seed[seed] = {"episodes": episodes, "mean": mean_metrics(episodes)}
+            played += len(test)
+        controllers[algo] = {"kind": "rl", "per_seed": per_seed}
+    for ctrl, kind in baselines:
+        progress.update(played, controller=ctrl.name)
+        episodes, trace = player.play(ctrl, test, record_first=True)
+        save(ctrl.name, trace)
+        controllers[ctrl.name] = {"kind": kind, "params": ctrl.params(), "episodes": episodes,
+                                  "mean": mean_metrics(episodes)}
+        played += len(test)
     progress.update(played, force=True)
-    return aggregate(per, kinds)
+    return {"demand_scale": DEMAND_LEVELS[level], "controllers": controllers,
+            "tuned": {name: {"params": t["params"], "validation": t["validation"], "sweep": t["sweep"]}
+                      for name, t in tuned.items()}}
 
 
 def run(cfg: RunConfig, out: Path, log=print) -> dict[str, Any]:
-    """Train, evaluate and write every output of ``cfg`` into ``out``; returns the summary."""
-    from .baselines import baseline_controllers
-    from .train import load_policy, train_all
+    """Tune the baselines, train the agents, test every controller and write every output of
+    ``cfg`` into ``out`` (see :mod:`arz_rl.protocol`); returns the evaluation results."""
+    from .protocol import seed_sets, tune_baselines
+    from .stats import analyse
+    from .train import train_all
 
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
     device_info = resolve_device(cfg.device)  # the one place "auto" becomes cpu or gpu
     device = device_info["device"]
+    sets = seed_sets(cfg)
     log(f"[arz_rl] mode={cfg.mode} device={device} ({device_info['gpu_name'] or 'CPU'}) "
-        f"algorithms={','.join(cfg.algorithms)} seeds={cfg.seeds}")
+        f"algorithms={','.join(cfg.algorithms)} seeds={cfg.seeds} levels={','.join(cfg.levels)}")
     params = cfg.to_dict()
-    training: dict[str, Any] = {"parameters": params, "device": device_info, "runs": {}}
-    training["runs"] = train_all(cfg, out, device, log)
-    controllers_per_seed: list[list[Controller]] = []
-    for k in range(cfg.seeds):
-        seed = cfg.seed + k
-        controllers: list[Controller] = [AgentController(algo, load_policy(out, training["runs"][algo][str(seed)],
-                                                                             device)) for algo in cfg.algorithms]
-        controllers.extend(baseline_controllers(cfg.fixed_cycles, seed))
-        controllers_per_seed.append(controllers)
+    tuned = {level: tune_baselines(cfg, level, sets.validation, log) for level in cfg.levels}
+    training: dict[str, Any] = {"parameters": params, "device": device_info,
+                                "runs": train_all(cfg, out, device, log)}
     (out / "training_metrics.json").write_text(json.dumps(training, indent=1))
-    results = evaluate_all(cfg, controllers_per_seed, out)
-    results["parameters"] = params
-    results["device"] = device_info
-    results["metric_definitions"] = sys.modules["arz_rl.evaluate"].__doc__
-    results["evaluation_seeds"] = {str(cfg.seed + k): evaluation_seeds(cfg, k) for k in range(cfg.seeds)}
+    levels = {level: evaluate_level(cfg, level, training["runs"][level], tuned[level], out, device)
+              for level in cfg.levels}
+    protocol = analyse(levels)
+    results = {"protocol": {**protocol, "seed_sets": sets.to_dict()}, "levels": levels,
+               "headline_level": cfg.headline_level, "parameters": params, "device": device_info,
+               "metric_definitions": sys.modules["arz_rl.evaluate"].__doc__}
     (out / "evaluation_results.json").write_text(json.dumps(results, indent=1))
-    summary = {name: c["summary"]["avg_travel_time_s"]["mean"] for name, c in results["controllers"].items()}
-    log("[arz_rl] average travel time (s): " + ", ".join(f"{k}={v:.1f}" for k, v in summary.items()))
+    for level, data in levels.items():
+        delays = {n: c["summary"]["avg_delay_s"]["mean"] for n, c in data["controllers"].items()}
+        log(f"[arz_rl] {level}: mean delay (s/veh): " + ", ".join(f"{k}={v:.1f}" for k, v in delays.items()))
     log(f"[arz_rl] done in {time.time() - started:.1f} s on {platform.node()}")
     return results
 

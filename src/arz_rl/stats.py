@@ -1,7 +1,23 @@
-"""Statistics of the evaluation: per-controller summaries and RL-vs-baseline tests.
+"""The statistics of the comparison: seed-level tests, Holm-Bonferroni families, summaries.
 
-Needs only numpy and scipy, so the results of several kernels (a fan-out) can
-be merged and re-summarised where the figures are drawn.
+The unit of replication is the **training seed**: an RL agent's value is its mean over the test
+draws (every controller plays the same draws), one number per seed.  A baseline is deterministic
+given a draw, so its value is its mean over the same draws, one number, and the comparison of an
+agent with it is paired through the draws: per seed, the difference of the two means.  So the
+tests below run on ``n = seeds`` values, however many episodes there are (episodes of one seed
+are not independent replicates of the training; pooling them would inflate n).
+
+Per comparison: the mean difference (agent - baseline) with its 95 % t-interval, the improvement
+in % of the baseline (positive = the agent is better), a paired t-test and a Wilcoxon
+signed-rank test (two-sided; with n < 6 the exact Wilcoxon cannot go below 0.0625), both at seed
+level, and the Holm-Bonferroni adjusted p of its family.  Families: **primary** = every agent
+against every tuned baseline on :data:`PRIMARY_METRIC` at every demand level; **secondary** = the
+same pairs on the other metrics; **reference** = every agent against the untuned reference rows
+(the 60/90/120 s plans, random) on every metric.  ``significant`` means Holm-adjusted p (t-test)
+< :data:`ALPHA`.
+
+Needs only numpy and scipy, so the results of several kernels (a fan-out) can be merged and
+analysed again where the figures are drawn.
 """
 
 from __future__ import annotations
@@ -16,76 +32,130 @@ from scipy import stats
 METRICS = ("avg_travel_time_s", "avg_delay_s", "throughput_veh_h", "avg_queue_veh", "max_queue_veh", "phase_switches")
 LOWER_IS_BETTER = {"avg_travel_time_s": True, "avg_delay_s": True, "throughput_veh_h": False,
                    "avg_queue_veh": True, "max_queue_veh": True, "phase_switches": True}
+#: delay per vehicle, entry queues included (vehicles still queued at the end count their wait so far)
+PRIMARY_METRIC = "avg_delay_s"
+ALPHA = 0.05
+BOOTSTRAP = 10_000  #: resamples of the percentile bootstrap of a mean
 
 
-def summarize(values: list[float] | np.ndarray) -> dict[str, float | int]:
-    """Mean, sample std and 95% t-interval of ``values``."""
+def _finite(p: float) -> float | None:
+    return float(p) if p is not None and np.isfinite(p) else None
+
+
+def summarize(values: list[float] | np.ndarray, seed: int = 0) -> dict[str, float | int]:
+    """Mean, sample std and a 95 % percentile-bootstrap interval of the mean of ``values``.
+
+    The bootstrap interval stays inside the range of the values, so a non-negative quantity never
+    gets an interval below zero (a t-interval over 2-5 seeds does); with one value it is that value.
+    """
     v = np.asarray(values, dtype=float)
     n = v.size
     mean = float(v.mean())
     std = float(v.std(ddof=1)) if n > 1 else 0.0
-    half = float(stats.t.ppf(0.975, n - 1) * std / math.sqrt(n)) if n > 1 else 0.0
-    return {"mean": mean, "std": std, "ci95_low": mean - half, "ci95_high": mean + half, "n": n}
+    if n > 1 and std > 0:
+        rng = np.random.default_rng(seed)
+        means = v[rng.integers(0, n, size=(BOOTSTRAP, n))].mean(axis=1)
+        low, high = (float(q) for q in np.percentile(means, [2.5, 97.5]))
+    else:
+        low = high = mean
+    return {"mean": mean, "std": std, "ci95_low": low, "ci95_high": high, "n": n}
 
 
-def compare(rl: np.ndarray, base: np.ndarray, rl_paired: np.ndarray, base_paired: np.ndarray,
-            lower_is_better: bool) -> dict[str, Any]:
-    """RL against a baseline on one metric.
+def compare(agent: np.ndarray, baseline: np.ndarray | float, lower_is_better: bool) -> dict[str, Any]:
+    """An agent's per-seed values against a baseline's (per seed, paired, or one number for all).
 
-    ``rl``/``base`` are per-seed means (the unit of replication: a training
-    seed), compared with Welch's t-test; ``*_paired`` are the matched
-    per-episode values (same demand draw), compared with a paired t-test.
-    ``improvement_pct`` is positive when RL is better.  A p-value is None when
-    the test is undefined (fewer than two values or zero variance).
+    Returns n, both means, the mean difference (agent - baseline) with its 95 % t-interval, the
+    improvement in % of the baseline (positive: the agent is better), and the two-sided p of a
+    paired t-test and of a Wilcoxon signed-rank test on the per-seed differences (None when
+    undefined: fewer than two seeds, or no variation).
     """
-    rl_mean, base_mean = float(np.mean(rl)), float(np.mean(base))
+    agent = np.asarray(agent, dtype=float)
+    base = np.broadcast_to(np.asarray(baseline, dtype=float), agent.shape)
+    diff = agent - base
+    n = diff.size
+    d_mean = float(diff.mean())
+    base_mean = float(base.mean())
     sign = 1.0 if lower_is_better else -1.0
-    improvement = sign * (base_mean - rl_mean) / abs(base_mean) * 100.0 if base_mean != 0 else None
+    improvement = sign * -d_mean / abs(base_mean) * 100.0 if base_mean != 0 else None
+    p_t = p_w = None
+    half = None
+    if n > 1:
+        sd = float(diff.std(ddof=1))
+        half = float(stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n))
+        if sd > 0:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                p_t = _finite(stats.ttest_rel(agent, base).pvalue)
+        if np.any(diff != 0):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                p_w = _finite(stats.wilcoxon(diff, alternative="two-sided").pvalue)
+    better = d_mean < 0 if lower_is_better else d_mean > 0
+    return {"n": n, "agent_mean": float(agent.mean()), "baseline_mean": base_mean, "diff_mean": d_mean,
+            "diff_ci95_low": d_mean - half if half is not None else None,
+            "diff_ci95_high": d_mean + half if half is not None else None,
+            "improvement_pct": improvement, "agent_better": bool(better), "p_ttest": p_t, "p_wilcoxon": p_w}
 
-    def finite(p: float) -> float | None:
-        return float(p) if np.isfinite(p) else None
 
-    p_welch = p_paired = None
-    warnings.filterwarnings("ignore", message="Precision loss occurred", category=RuntimeWarning)
-    if len(rl) > 1 and len(base) > 1 and (np.std(rl) > 0 or np.std(base) > 0):
-        p_welch = finite(stats.ttest_ind(rl, base, equal_var=False).pvalue)
-    diff = np.asarray(rl_paired) - np.asarray(base_paired)
-    if diff.size > 1 and np.std(diff) > 0:
-        p_paired = finite(stats.ttest_rel(rl_paired, base_paired).pvalue)
-    better = (rl_mean < base_mean) if lower_is_better else (rl_mean > base_mean)
-    return {
-        "rl_mean": rl_mean, "baseline_mean": base_mean, "improvement_pct": improvement,
-        "p_value_welch": p_welch, "p_value_paired": p_paired,
-        "significant": bool(better and p_welch is not None and p_welch < 0.05),
-    }
+def holm(pvalues: list[float | None]) -> list[float | None]:
+    """Holm-Bonferroni adjusted p-values (None stays None and does not count in the family)."""
+    idx = [i for i, p in enumerate(pvalues) if p is not None]
+    m = len(idx)
+    adjusted: list[float | None] = [None] * len(pvalues)
+    running = 0.0
+    for rank, i in enumerate(sorted(idx, key=lambda i: pvalues[i])):
+        running = max(running, min(1.0, (m - rank) * pvalues[i]))
+        adjusted[i] = running
+    return adjusted
 
 
-def aggregate(per: dict[str, dict[str, Any]], kinds: dict[str, str]) -> dict[str, Any]:
-    """Summaries and comparisons from per-seed results.
+def family_of(baseline_kind: str, metric: str) -> str:
+    if baseline_kind != "tuned":
+        return "reference"
+    return "primary" if metric == PRIMARY_METRIC else "secondary"
 
-    ``per[controller][seed] = {"episodes": [metrics...], "mean": {metric: value}}``;
-    ``kinds[controller]`` is "rl" or "baseline".  Returns ``controllers``,
-    ``comparisons`` (every RL controller against every baseline, on the seeds
-    both were evaluated on) and ``best_fixed_time``.
+
+TEST_DESCRIPTION = ("two-sided paired t-test at seed level (each training seed's mean over the common test "
+                    "draws against the baseline's mean over the same draws), Holm-adjusted within its family; "
+                    "Wilcoxon signed-rank alongside")
+
+
+def analyse(levels: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Summaries and comparisons of every level, in place; returns the family bookkeeping.
+
+    ``levels[level]["controllers"][name]`` holds ``kind`` (rl, tuned, reference) and either
+    ``per_seed`` ({seed: {"mean": {metric: v}}}, an agent) or ``mean`` ({metric: v} over the
+    test draws, a deterministic baseline) and ``episodes``.  Writes each controller's ``summary``
+    (over seeds for an agent, over the test draws for a baseline) and ``levels[level]
+    ["comparisons"][agent][baseline][metric]`` with the Holm-adjusted p of its family.
     """
-    results: dict[str, Any] = {"controllers": {}, "comparisons": {}}
-    for name, seeds in per.items():
-        summary = {m: summarize([s["mean"][m] for s in seeds.values()]) for m in METRICS}
-        results["controllers"][name] = {"kind": kinds[name], "per_seed": seeds, "summary": summary}
-    for rl in (n for n, kind in kinds.items() if kind == "rl"):
-        results["comparisons"][rl] = {}
-        for base in (n for n, kind in kinds.items() if kind == "baseline"):
-            shared = [s for s in per[rl] if s in per[base]]
-            row = {}
-            for m in METRICS:
-                rl_seed = np.array([per[rl][s]["mean"][m] for s in shared])
-                base_seed = np.array([per[base][s]["mean"][m] for s in shared])
-                rl_ep = np.array([ep[m] for s in shared for ep in per[rl][s]["episodes"]])
-                base_ep = np.array([ep[m] for s in shared for ep in per[base][s]["episodes"]])
-                row[m] = compare(rl_seed, base_seed, rl_ep, base_ep, LOWER_IS_BETTER[m])
-            results["comparisons"][rl][base] = row
-    fixed = [n for n in kinds if n.startswith("fixed_")]
-    if fixed:
-        results["best_fixed_time"] = min(
-            fixed, key=lambda n: results["controllers"][n]["summary"]["avg_travel_time_s"]["mean"])
-    return results
+    entries: list[tuple[str, dict[str, Any]]] = []
+    for data in levels.values():
+        ctrls = data["controllers"]
+        for c in ctrls.values():
+            if c["kind"] == "rl":
+                values = {m: [s["mean"][m] for s in c["per_seed"].values()] for m in METRICS}
+            else:
+                values = {m: [ep[m] for ep in c["episodes"]] for m in METRICS}
+            c["summary"] = {m: summarize(v) for m, v in values.items()}
+        data["comparisons"] = {}
+        for agent in (n for n, c in ctrls.items() if c["kind"] == "rl"):
+            seeds = sorted(ctrls[agent]["per_seed"], key=int)
+            data["comparisons"][agent] = {}
+            for base, bc in ((n, c) for n, c in ctrls.items() if c["kind"] != "rl"):
+                row = {}
+                for m in METRICS:
+                    a = np.array([ctrls[agent]["per_seed"][s]["mean"][m] for s in seeds])
+                    row[m] = {**compare(a, bc["mean"][m], LOWER_IS_BETTER[m]), "family": family_of(bc["kind"], m)}
+                    entries.append((row[m]["family"], row[m]))
+                data["comparisons"][agent][base] = row
+    families: dict[str, int] = {}
+    for family in ("primary", "secondary", "reference"):
+        members = [r for f, r in entries if f == family]
+        for r, p in zip(members, holm([r["p_ttest"] for r in members]), strict=True):
+            r["p_holm"] = p
+            r["significant"] = bool(p is not None and p < ALPHA)
+        families[family] = sum(r["p_ttest"] is not None for r in members)
+    return {"families": families, "alpha": ALPHA, "primary_metric": PRIMARY_METRIC, "correction": "holm",
+            "test": TEST_DESCRIPTION,
+            "unit": "training seed (its mean over the common test draws)"}

@@ -1,8 +1,11 @@
-"""Training of stable-baselines3 agents: monitors, periodic evaluation, checkpoints, resume.
+"""Training of stable-baselines3 agents: monitors, validation-chosen checkpoints, resume.
 
-A Kaggle session dies at 12 h: every ``checkpoint_freq`` timesteps the model
-(and DQN's replay buffer) is saved, and :func:`train_agent` continues from the
-newest checkpoint it finds instead of starting over.
+One agent per (algorithm, training seed, demand level).  Every ``eval_freq`` timesteps the policy
+plays the validation draws (:mod:`arz_rl.protocol`, ``validation_episodes`` of them,
+deterministically); the checkpoint with the lowest mean delay there is the one the test draws see
+(one evaluation episode would mostly pick noise).  A Kaggle session dies at 12 h: every
+``checkpoint_freq`` timesteps the model (and DQN's replay buffer) is saved, and
+:func:`train_agent` continues from the newest checkpoint it finds instead of starting over.
 """
 
 from __future__ import annotations
@@ -21,12 +24,10 @@ from gymnasium import spaces
 from .config import RunConfig
 from .device import torch_name
 from .env import SignalCorridorEnv
+from .evaluate import AgentController, phases_from_flat, run_episode
 from .progress import Progress
-
-
-def phases_from_flat(action: int, n_junctions: int) -> np.ndarray:
-    """The phases (n_junctions,) encoded by a flat action: bit j is junction j's phase."""
-    return np.array([(int(action) >> j) & 1 for j in range(n_junctions)], dtype=np.int64)
+from .protocol import env_kwargs, seed_sets
+from .stats import PRIMARY_METRIC
 
 
 class FlatPhases(gym.ActionWrapper):
@@ -41,17 +42,11 @@ class FlatPhases(gym.ActionWrapper):
         return phases_from_flat(action, self.n_junctions)
 
 
-def env_kwargs(cfg: RunConfig) -> dict[str, Any]:
-    """:class:`SignalCorridorEnv` arguments of ``cfg``."""
-    return {"scenario": cfg.scenario, "n_junctions": cfg.n_junctions, "decision_interval": cfg.decision_interval,
-            "episode_length": cfg.episode_length, "reward": cfg.reward, "order": cfg.order}
-
-
-def make_env(cfg: RunConfig, algo: str, monitor_file: Path | None = None) -> gym.Env:
-    """The training/evaluation env of ``cfg`` (flattened actions for DQN on a corridor)."""
+def make_env(cfg: RunConfig, algo: str, level: str, monitor_file: Path | None = None) -> gym.Env:
+    """The training env of ``cfg`` at ``level`` (flattened actions for DQN on a corridor)."""
     from stable_baselines3.common.monitor import Monitor
 
-    env: gym.Env = SignalCorridorEnv(**env_kwargs(cfg))
+    env: gym.Env = SignalCorridorEnv(**env_kwargs(cfg, level))
     if algo == "dqn" and isinstance(env.action_space, spaces.MultiDiscrete):
         env = FlatPhases(env)
     if monitor_file is not None:
@@ -124,14 +119,46 @@ def _checkpoints(save_freq: int, folder: Path, tag: str, replay_buffer: bool):
                               save_replay_buffer=replay_buffer)
 
 
-def _last_eval(evaluation) -> float | None:
-    """The latest periodic evaluation's mean return, or None before the first."""
-    reward = getattr(evaluation, "last_mean_reward", None)
-    return float(reward) if reward is not None and np.isfinite(reward) else None
+class ValidationScore:
+    """The policy's mean delay over the validation draws, each time it is asked (deterministic play)."""
+
+    def __init__(self, cfg: RunConfig, level: str, algo: str) -> None:
+        self.env = SignalCorridorEnv(**env_kwargs(cfg, level))
+        self.draws = seed_sets(cfg).validation
+        self.algo = algo
+        self.history: list[dict[str, float]] = []
+
+    def __call__(self, model, timesteps: int) -> float:
+        agent = AgentController(self.algo, model)
+        episodes = [run_episode(self.env, agent, draw)[0] for draw in self.draws]
+        score = float(np.mean([ep[PRIMARY_METRIC] for ep in episodes]))
+        self.history.append({"timesteps": int(timesteps), PRIMARY_METRIC: score,
+                             "return": float(np.mean([ep["return"] for ep in episodes]))})
+        return score
 
 
-def _progress_callback(progress: Progress, evaluation):
-    """An SB3 callback reporting ``progress`` (timesteps, episodes, last evaluation reward)."""
+def _validation_callback(score: ValidationScore, every: int, best_path: Path):
+    """An SB3 callback scoring the policy on the validation draws every ``every`` calls and saving
+    the best one (lowest mean delay) to ``best_path``."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class ChooseOnValidation(BaseCallback):
+        best = float("inf")
+
+        def _on_step(self) -> bool:
+            if self.n_calls % every == 0:
+                value = score(self.model, self.num_timesteps)
+                if value < self.best:
+                    self.best = value
+                    best_path.parent.mkdir(parents=True, exist_ok=True)
+                    self.model.save(best_path)
+            return True
+
+    return ChooseOnValidation()
+
+
+def _progress_callback(progress: Progress, score: ValidationScore):
+    """An SB3 callback reporting ``progress`` (timesteps, episodes, the last validation delay)."""
     from stable_baselines3.common.callbacks import BaseCallback
 
     class ReportProgress(BaseCallback):
@@ -139,23 +166,28 @@ def _progress_callback(progress: Progress, evaluation):
 
         def _on_step(self) -> bool:
             self.episodes += sum("episode" in info for info in self.locals.get("infos", ()))
-            progress.update(self.num_timesteps, episodes=self.episodes, eval_reward=_last_eval(evaluation))
+            last = score.history[-1][PRIMARY_METRIC] if score.history else None
+            progress.update(self.num_timesteps, episodes=self.episodes, validation_delay_s=last)
             return True
 
     return ReportProgress()
 
 
-def train_agent(cfg: RunConfig, algo: str, seed: int, out: Path, device: str) -> dict[str, Any]:
-    """Train ``algo`` with ``seed`` on the resolved ``device`` (cpu | gpu, :mod:`arz_rl.device`),
-    resuming from a checkpoint in ``out``; returns its record.
+def agent_tag(algo: str, seed: int, level: str) -> str:
+    return f"{algo}_seed{seed}_{level}"
+
+
+def train_agent(cfg: RunConfig, algo: str, seed: int, level: str, out: Path, device: str) -> dict[str, Any]:
+    """Train ``algo`` with training ``seed`` at demand ``level`` on the resolved ``device`` (cpu |
+    gpu, :mod:`arz_rl.device`), resuming from a checkpoint in ``out``; returns its record.
 
     Writes ``out/monitor/<algo>_seed<k>_<i>.monitor.csv``, ``out/checkpoints/``,
     ``out/models/<algo>_seed<k>.zip`` and ``out/models/<algo>_seed<k>_best/best_model.zip``.
     """
-    from stable_baselines3.common.callbacks import CallbackList, EvalCallback
+    from stable_baselines3.common.callbacks import CallbackList
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    tag = f"{algo}_seed{seed}"
+    tag = agent_tag(algo, seed, level)
     n_envs = cfg.n_envs if algo == "ppo" else 1
     simulator: dict[str, Any] = {"device": "cpu", "engine": "numba", "why": "one env"}
     if n_envs > 1:  # one batched simulator for all envs: numba threads or the GPU
@@ -163,7 +195,7 @@ def train_agent(cfg: RunConfig, algo: str, seed: int, out: Path, device: str) ->
 
         from .vec_env import BatchedCorridorVecEnv, pick_engine
 
-        kwargs = env_kwargs(cfg)
+        kwargs = env_kwargs(cfg, level)
         sim_device, engine, simulator = pick_engine(n_envs, device, **kwargs)
         # VecMonitor always starts a new file: a resumed run writes the next one
         monitor_dir = out / "monitor"
@@ -174,10 +206,8 @@ def train_agent(cfg: RunConfig, algo: str, seed: int, out: Path, device: str) ->
         # the evaluation env stays a plain single env (same observations and rewards)
         warnings.filterwarnings("ignore", message="Training and eval env are not of the same type")
     else:
-        vec = DummyVecEnv([lambda: make_env(cfg, algo, out / "monitor" / f"{tag}_0.monitor.csv")])
+        vec = DummyVecEnv([lambda: make_env(cfg, algo, level, out / "monitor" / f"{tag}_0.monitor.csv")])
     vec.seed(seed)
-    eval_env = DummyVecEnv([lambda: make_env(cfg, algo)])
-    eval_env.seed(seed + 1_000_000)
     ckpt_dir = out / "checkpoints" / tag
     best_dir = out / "models" / f"{tag}_best"
     cls = _algo_class(algo)
@@ -191,23 +221,28 @@ def train_agent(cfg: RunConfig, algo: str, seed: int, out: Path, device: str) ->
             model.load_replay_buffer(buffer)
     else:
         model = cls("MlpPolicy", vec, seed=seed, device=learner, verbose=0, **hyperparameters(cfg, algo))
-    evaluation = EvalCallback(eval_env, n_eval_episodes=1, eval_freq=max(1, cfg.eval_freq // n_envs),
-                              best_model_save_path=str(best_dir), log_path=str(out / "evaluations" / tag),
-                              deterministic=True, verbose=0)
-    progress = Progress(f"{algo} seed {seed}", "train", total, "steps", cfg.progress_s, start=model.num_timesteps)
+    score = ValidationScore(cfg, level, algo)
+    best_path = best_dir / "best_model.zip"
+    progress = Progress(f"{algo} seed {seed} {level}", "train", total, "steps", cfg.progress_s,
+                        start=model.num_timesteps)
     callbacks = CallbackList([
-        evaluation,
+        _validation_callback(score, max(1, cfg.eval_freq // n_envs), best_path),
         _checkpoints(max(1, cfg.checkpoint_freq // n_envs), ckpt_dir, tag, replay_buffer=(algo == "dqn")),
-        _progress_callback(progress, evaluation),
+        _progress_callback(progress, score),
     ])
     start = time.perf_counter()
     remaining = total - model.num_timesteps
     if remaining > 0:
         model.learn(total_timesteps=remaining, callback=callbacks, reset_num_timesteps=resumed is None)
     wall = time.perf_counter() - start
-    progress.update(model.num_timesteps, force=True, eval_reward=_last_eval(evaluation))
     final_path = out / "models" / f"{tag}.zip"
     model.save(final_path)
+    # the finished policy competes with the checkpoints chosen along the way
+    final_score = score(model, model.num_timesteps)
+    if not best_path.exists() or final_score <= min(h[PRIMARY_METRIC] for h in score.history):
+        best_dir.mkdir(parents=True, exist_ok=True)
+        model.save(best_path)
+    progress.update(model.num_timesteps, force=True, validation_delay_s=final_score)
     # the finished model is a checkpoint too: a longer run resumes from here
     model.save(ckpt_dir / f"{tag}_{model.num_timesteps}_steps.zip")
     if algo == "dqn":
@@ -215,16 +250,17 @@ def train_agent(cfg: RunConfig, algo: str, seed: int, out: Path, device: str) ->
         model.save_replay_buffer(newest)
         _drop_older_replay_buffers(newest, tag)
     vec.close()
-    eval_env.close()
     hp = hyperparameters(cfg, algo)
+    chosen = min(score.history, key=lambda h: h[PRIMARY_METRIC])
     return {
-        "algorithm": algo, "seed": seed, "device": device, "n_envs": n_envs, "simulator": simulator,
+        "algorithm": algo, "seed": seed, "level": level, "device": device, "n_envs": n_envs, "simulator": simulator,
         "timesteps": int(model.num_timesteps), "gradient_updates": int(getattr(model, "_n_updates", 0)),
         "resumed_from": int(resumed[1]) if resumed else None, "train_wall_time_s": wall,
         "timesteps_per_s": (total - (resumed[1] if resumed else 0)) / wall if wall > 0 else None,
         "hyperparameters": hp, "model": str(final_path.relative_to(out)),
         "best_model": str((best_dir / "best_model.zip").relative_to(out)),
         "learning_curve": learning_curve(sorted((out / "monitor").glob(f"{tag}_*.monitor.csv"))),
+        "validation_curve": score.history, "chosen_checkpoint": chosen,
     }
 
 
@@ -235,68 +271,71 @@ def load_policy(out: Path, record: dict[str, Any], device: str):
     return cls.load(best if best.exists() else out / record["model"], device=torch_name(device))
 
 
-def _train_in_worker(cfg: RunConfig, algo: str, seed: int, out: Path, device: str) -> tuple[dict[str, Any], float]:
-    """One (algorithm, seed) in a worker process: one thread each, the processes share the cores."""
+def _train_in_worker(cfg: RunConfig, algo: str, seed: int, level: str, out: Path,
+                     device: str) -> tuple[dict[str, Any], float]:
+    """One agent in a worker process: one thread each, the processes share the cores."""
     import numba
     import torch
 
     torch.set_num_threads(1)
     numba.set_num_threads(1)
     t0 = time.perf_counter()
-    return train_agent(cfg, algo, seed, out, device), time.perf_counter() - t0
+    return train_agent(cfg, algo, seed, level, out, device), time.perf_counter() - t0
 
 
-def train_all(cfg: RunConfig, out: Path, device: str, log=print) -> dict[str, dict[str, dict[str, Any]]]:
-    """Train every (algorithm, seed) of ``cfg``: ``{algo: {seed: record}}``.
+def train_all(cfg: RunConfig, out: Path, device: str, log=print) -> dict[str, dict[str, dict[str, dict[str, Any]]]]:
+    """Train every (algorithm, seed, level) of ``cfg``: ``{level: {algo: {seed: record}}}``.
 
-    With more than one core (``cfg.workers``, 0: one per core) the pairs train side by side
-    in spawned worker processes, each with one torch and one numba thread, so a kernel's
-    training throughput grows with its cores; each pair writes only its own files.
+    With more than one core (``cfg.workers``, 0: one per core) the agents train side by side in
+    spawned worker processes, each with one torch and one numba thread, so a kernel's training
+    throughput grows with its cores; each agent writes only its own files.
     """
     import os
 
-    jobs = [(algo, cfg.seed + k) for k in range(cfg.seeds) for algo in cfg.algorithms]
+    jobs = [(algo, cfg.seed + k, level) for level in cfg.levels for k in range(cfg.seeds) for algo in cfg.algorithms]
     workers = min(cfg.workers or os.cpu_count() or 1, len(jobs))
-    runs: dict[str, dict[str, dict[str, Any]]] = {algo: {} for algo in cfg.algorithms}
+    runs: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
+        level: {algo: {} for algo in cfg.algorithms} for level in cfg.levels}
 
-    def report(algo: str, seed: int, record: dict[str, Any], seconds: float) -> None:
-        runs[algo][str(seed)] = record
-        log(f"[arz_rl] trained {algo} seed={seed}: {record['timesteps']} steps, "
-            f"{record['gradient_updates']} gradient updates, {seconds:.1f} s; {record['n_envs']} env(s) "
-            f"simulated by {record['simulator']['engine']} on the {record['simulator']['device']} "
-            f"({record['simulator']['why']})")
+    def report(algo: str, seed: int, level: str, record: dict[str, Any], seconds: float) -> None:
+        runs[level][algo][str(seed)] = record
+        log(f"[arz_rl] trained {algo} seed={seed} at {level}: {record['timesteps']} steps, "
+            f"{record['gradient_updates']} gradient updates, {seconds:.1f} s; checkpoint chosen at "
+            f"{record['chosen_checkpoint']['timesteps']} steps (validation delay "
+            f"{record['chosen_checkpoint'][PRIMARY_METRIC]:.2f} s); {record['n_envs']} env(s) simulated by "
+            f"{record['simulator']['engine']} on the {record['simulator']['device']} ({record['simulator']['why']})")
 
     if workers <= 1:
-        for algo, seed in jobs:
+        for algo, seed, level in jobs:
             t0 = time.perf_counter()
-            report(algo, seed, train_agent(cfg, algo, seed, out, device), time.perf_counter() - t0)
+            report(algo, seed, level, train_agent(cfg, algo, seed, level, out, device), time.perf_counter() - t0)
     else:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
 
-        log(f"[arz_rl] training {len(jobs)} (algorithm, seed) pairs in {workers} worker processes")
+        log(f"[arz_rl] training {len(jobs)} agents (algorithm, seed, level) in {workers} worker processes")
         # compile the simulator once here: workers started on a cold numba cache would each compile
         # the same kernels at the same time (~15 s of every core in a fresh kernel)
-        warm = SignalCorridorEnv(**env_kwargs(cfg))
+        warm = SignalCorridorEnv(**env_kwargs(cfg, cfg.levels[0]))
         warm.reset(seed=cfg.seed)
         warm.step(warm.action_space.sample())
         if cfg.n_envs > 1 and "ppo" in cfg.algorithms:  # PPO's batched VecEnv: the SIMD-lane kernel
             from .vec_env import BatchedCorridorVecEnv
 
-            vec = BatchedCorridorVecEnv(cfg.n_envs, **env_kwargs(cfg))
+            vec = BatchedCorridorVecEnv(cfg.n_envs, **env_kwargs(cfg, cfg.levels[0]))
             vec.reset()
             vec.step(np.zeros((cfg.n_envs, warm.n_junctions), dtype=np.int64))
         # spawn: forking a process that already runs torch and numba threads can deadlock
-        from concurrent.futures.process import BrokenProcessPool
-
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(_train_in_worker, cfg, algo, seed, out, device): (algo, seed)
-                       for algo, seed in jobs}
-            for future, (algo, seed) in futures.items():
+            futures = {pool.submit(_train_in_worker, cfg, algo, seed, level, out, device): (algo, seed, level)
+                       for algo, seed, level in jobs}
+            for future, (algo, seed, level) in futures.items():
                 try:
-                    report(algo, seed, *future.result())
+                    report(algo, seed, level, *future.result())
                 except BrokenProcessPool as exc:
-                    raise RuntimeError(f"a training worker process died while training {algo} seed={seed} "
-                                       "(killed, or out of memory); the checkpoints so far are kept: the same run "
-                                       "resumes from them") from exc
-    return {algo: dict(sorted(records.items(), key=lambda kv: int(kv[0]))) for algo, records in runs.items()}
+                    raise RuntimeError(f"a training worker process died while training {algo} seed={seed} at "
+                                       f"{level} (killed, or out of memory); the checkpoints so far are kept: the "
+                                       "same run resumes from them") from exc
+    return {level: {algo: dict(sorted(records.items(), key=lambda kv: int(kv[0])))
+                    for algo, records in algos.items()} for level, algos in runs.items()}

@@ -5,10 +5,15 @@ torch step calls the batched forms below on its CPU copy of the signals (they ar
 branchy, the cells are what a GPU is for).
 
 Signals: ``sig[b, j]`` = (phase, target, transition left s, time in phase s).  A switch starts a
-transition of ``yellow`` (the old phase still discharges) then ``all_red`` (nothing moves); a
-switch is only allowed after ``min_green``.  A junction follows ``request[b, j]`` unless a
-fixed-time plan ``plan[b, j]`` = (cycle s, main green s, offset s) with cycle > 0 is set; the plan's
-main green ends ``main green + yellow + all_red`` seconds into the cycle.
+transition of ``yellow`` then ``all_red``; a switch is only allowed after ``min_green``.  Traffic
+discharges on the *effective* green (HCM 6th ed., ch. 19): from ``startup_lost`` seconds after a
+green starts (drivers react and accelerate) until ``yellow_used`` seconds into the yellow (the
+effective green's extension into it); the rest of the yellow and the all-red are clearance lost
+time.  The lost time of a phase is ``startup_lost + yellow + all_red - yellow_used`` and a
+signalised approach's capacity ``s (C - L) / C`` over a cycle ``C`` with lost time ``L`` (tested).
+A junction follows ``request[b, j]`` unless a fixed-time plan ``plan[b, j]`` = (cycle s, main
+green s, offset s) with cycle > 0 is set; the plan's main green (displayed) ends ``main green +
+yellow + all_red`` seconds into the cycle.
 """
 
 from __future__ import annotations
@@ -31,7 +36,9 @@ from .layout import (
     JQ_NOW,
     JT_ALL_RED,
     JT_MIN_GREEN,
+    JT_STARTUP_LOST,
     JT_YELLOW,
+    JT_YELLOW_USED,
     PLAN_CYCLE,
     PLAN_MAIN_GREEN,
     PLAN_OFFSET,
@@ -65,12 +72,14 @@ def rates_at(dem_b, knots, t, out):
 
 
 @nb.njit(**JIT)
-def flowing_phase(sig_j, all_red):
-    """Phase discharging now at a junction (its signal ``sig_j``), or -1 during all-red."""
+def flowing_phase(sig_j, times_j):
+    """Phase discharging now at a junction (its signal ``sig_j``, its ``junc_times`` row
+    ``times_j``), or -1 during lost time (start-up, the unused part of the yellow, all-red)."""
     trans = sig_j[SIG_TRANS]
-    if trans <= 0.0 or trans > all_red:
-        return int(sig_j[SIG_PHASE])
-    return -1
+    if trans > 0.0:  # the old phase discharges during the first yellow_used s of its yellow
+        clearance = times_j[JT_YELLOW] + times_j[JT_ALL_RED] - times_j[JT_YELLOW_USED]
+        return int(sig_j[SIG_PHASE]) if trans > clearance + T_EPS else -1
+    return int(sig_j[SIG_PHASE]) if sig_j[SIG_TIME] >= times_j[JT_STARTUP_LOST] - T_EPS else -1
 
 
 @nb.njit(**JIT)
@@ -101,8 +110,16 @@ def signal_step(b, sig, request, plan, tb, dt, junc_times, acc):
                 trans = yellow + all_red
             else:
                 dt = min(dt, min_green - sig[b, j, SIG_TIME])
-        if trans > 0.0:
-            dt = min(dt, trans - all_red if trans > all_red + T_EPS else trans)
+        if trans > 0.0:  # next: the end of the discharge into the yellow, the end of the yellow, of all-red
+            clearance = yellow + all_red - junc_times[j, JT_YELLOW_USED]
+            nxt = 0.0
+            if clearance < trans - T_EPS:
+                nxt = clearance
+            if all_red < trans - T_EPS and all_red > nxt:
+                nxt = all_red
+            dt = min(dt, trans - nxt)
+        elif sig[b, j, SIG_TIME] < junc_times[j, JT_STARTUP_LOST] - T_EPS:  # the start-up lost time ends
+            dt = min(dt, junc_times[j, JT_STARTUP_LOST] - sig[b, j, SIG_TIME])
     return dt
 
 
@@ -194,7 +211,7 @@ def flowing_phases(sig, junc_times, out):
     """:func:`flowing_phase` of every junction of every scenario into ``out`` (B, J) float."""
     for b in range(sig.shape[0]):
         for j in range(sig.shape[1]):
-            out[b, j] = flowing_phase(sig[b, j], junc_times[j, JT_ALL_RED])
+            out[b, j] = flowing_phase(sig[b, j], junc_times[j])
 
 
 @nb.njit(**JIT)

@@ -41,7 +41,6 @@ from .layout import (
     GHOST,
     JIT,
     JIT_INLINE,
-    JT_ALL_RED,
     SEG_CELLS,
     SEG_DEST,
     SEG_JUNCTION,
@@ -254,7 +253,7 @@ def _boundary_fluxes(Wf, g, b0, lanes, nl, queue, net, sig, cp, rho_jam, n_c, sc
         if kind == STOP_LINE:
             j = seg_int[s, SEG_JUNCTION]
             for lane in range(lanes):
-                green = flowing_phase(sig[b0 + lane, j], net.junc_times[j, JT_ALL_RED]) == seg_int[s, SEG_PHASE]
+                green = flowing_phase(sig[b0 + lane, j], net.junc_times[j]) == seg_int[s, SEG_PHASE]
                 sc[R_FLOW + np.uint64(lane)] = 1.0 if green else 0.0
         d_a, d_b = seg_int[s, SEG_DEST], seg_int[s, SEG_DEST + 1]
         to_a = kind == STOP_LINE and d_a >= 0 and seg_frac[s, 0] > 0.0

@@ -14,7 +14,7 @@ Arrays (``B`` scenarios, ``S`` segments, ``C`` cells with ghosts, ``J`` junction
 - ``seg_int`` (S, 8) int64: columns ``SEG_*``; ``seg_frac`` (S, 2): turning shares to the two
   destinations of a stop line.
 - ``junc`` (J, 2): the approach segment of each phase (``PHASE_MAIN``, ``PHASE_CROSS``);
-  ``junc_times`` (J, 3): columns ``JT_*`` (s).
+  ``junc_times`` (J, 5): columns ``JT_*`` (s).
 - ``sig`` (B, J, 4): columns ``SIG_*``; ``request`` (B, J) int64: phase asked for;
   ``plan`` (B, J, 3): columns ``PLAN_*`` (s), a fixed-time plan when its cycle is > 0.
 - ``queue`` (B, E, 2): vehicles waiting at each entry per class; ``demand_rates`` (B, E, 2, K):
@@ -52,8 +52,9 @@ EXIT, STOP_LINE = 0, 1
 SINK, NO_DEST = -1, -2
 # junc[j, :]: the approach each phase gives green to
 PHASE_MAIN, PHASE_CROSS = 0, 1
-# junc_times[j, :]
-JT_YELLOW, JT_ALL_RED, JT_MIN_GREEN = 0, 1, 2
+# junc_times[j, :]: yellow, all-red, minimum green, start-up lost time at a green's start, and the
+# part of the yellow traffic still uses (the effective green's extension into it), all in s
+JT_YELLOW, JT_ALL_RED, JT_MIN_GREEN, JT_STARTUP_LOST, JT_YELLOW_USED = 0, 1, 2, 3, 4
 # signals sig[b, j, :]: phase shown, phase a transition leads to, transition time left, time in phase
 SIG_PHASE, SIG_TARGET, SIG_TRANS, SIG_TIME = 0, 1, 2, 3
 # fixed-time plans plan[b, j, :]: cycle, main-street green, offset

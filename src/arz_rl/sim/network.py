@@ -12,12 +12,28 @@ the rest continues to M_(j+1); under phase 1 a share ``turn_cross`` of C_j
 turns onto M_(j+1), the rest crosses into X_j.  The two phases never feed the
 same link at once, so a junction is a pair of diverges (Daganzo 1995).
 
-Demand enters at M0 and every C_j through point queues.  Its default is a
-morning peak on a Victoria Island (Lagos) arterial, near but below
-saturation: at the peak the sum of critical flow ratios is about 0.87, so a
-well-split 90 s plan runs at a degree of saturation near 0.95.  The numbers are assumptions in
-the range of published Lagos counts (cars and motorcycles, veh/h); they are
-configuration, not data.
+Demand enters at M0 and every C_j through point queues: a morning peak on a Victoria Island
+(Lagos) arterial, scaled by a *demand level* (:data:`DEMAND_LEVELS`).  At ``demand_scale`` 1 the
+sum of critical flow ratios at the peak is about 0.86 (car saturation flow 3,750 pc/h on two
+lanes): with the lost time of the signals (10 s a cycle, see :mod:`arz_rl.sim.junctions`) a
+well-split 90 s plan runs near capacity (degree of saturation ~0.97).
+
+Where each Lagos number comes from (nothing here is field data; the thesis should say so):
+
+- Flows, veh/h at the peak (``main_flow``, ``cross_flow``) and the profile: **assumptions**, in
+  the range of morning-peak counts reported for Victoria Island arterials (Adeola Odeku, Ahmadu
+  Bello Way); replace them with counts when there are counts.
+- Motorcycle share (``moto_share``): **assumption**, 0.55 before the June 2022 prohibition of
+  commercial motorcycles (okada) in six local government areas including Eti-Osa (Lagos State
+  Government, announced 18 May 2022); the sensitivity axis ``moto_share`` (e.g. 0.25 after it:
+  private motorcycles and dispatch riders remain) is a parameter, not a default.
+- Lanes: two per direction, an **assumption**, in the car jam density of
+  :class:`arz_rl.sim.params.ModelParams` (2 x 150 pc/km, HCM 6th ed.).
+- Link lengths (400 m main, 250 m cross): **assumptions**, typical block spacing on the island.
+- Speeds: 50 km/h urban limit (Lagos State Transport Sector Reform Law 2018) for cars; the
+  motorcycles' 60 km/h is an **assumption** (see :mod:`arz_rl.sim.params`).
+- Signal timing: yellow 3 s, all-red 2 s, minimum green 10 s (common practice, **assumption** for
+  Lagos); start-up lost time 2 s and the yellow used 2 s: HCM 6th ed. (TRB 2016), exhibit 19-11.
 """
 
 from __future__ import annotations
@@ -57,20 +73,49 @@ class Scenario:
     main_link_length: float = 400.0  #: m, each main link
     cross_link_length: float = 250.0  #: m, each cross approach and exit
     duration: float = 3600.0  #: demand period = episode length, s
-    #: peak arrival rates (veh/h): main entry and each cross entry, per class (m, c)
-    main_demand: tuple[float, float] = (1800.0, 1500.0)
-    cross_demand: tuple[float, float] = (900.0, 800.0)
+    main_flow: float = 3300.0  #: veh/h, peak arrivals at the main entry (all classes; assumption)
+    cross_flow: float = 1700.0  #: veh/h, peak arrivals at each cross entry (assumption)
+    moto_share: float = 0.55  #: share of motorcycles in every entry's arrivals (assumption, pre-2022)
+    demand_scale: float = 1.0  #: multiplier of every arrival rate: the demand level
     #: profile of the morning peak: multiplier of the peak rates at evenly spaced knots
     profile: tuple[float, ...] = (0.70, 0.78, 0.86, 0.93, 0.98, 1.00, 1.00, 0.97, 0.92, 0.87, 0.83, 0.80, 0.78)
     turn_main: float = 0.15  #: share of main-approach traffic turning into the cross exit
     turn_cross: float = 0.30  #: share of cross-approach traffic turning onto the main road
-    yellow: float = 3.0  #: s; traffic still discharges
+    yellow: float = 3.0  #: s
     all_red: float = 2.0  #: s; no discharge
     min_green: float = 10.0  #: s
+    startup_lost: float = 2.0  #: s at a green's start with no discharge (HCM 6th ed.: 2 s)
+    yellow_used: float = 2.0  #: s of the yellow traffic still uses (HCM 6th ed.: 2 s)
     demand_noise: float = 0.10  #: std of the lognormal multiplier per knot and entry (0: none)
 
+    def class_flows(self, total: float) -> tuple[float, float]:
+        """(motorcycles, cars) in veh/h of an entry with ``total`` peak arrivals, at this demand level."""
+        scaled = total * self.demand_scale
+        return scaled * self.moto_share, scaled * (1.0 - self.moto_share)
+
+    @property
+    def main_demand(self) -> tuple[float, float]:
+        """Peak arrivals at the main entry per class (veh/h), demand level included."""
+        return self.class_flows(self.main_flow)
+
+    @property
+    def cross_demand(self) -> tuple[float, float]:
+        """Peak arrivals at each cross entry per class (veh/h), demand level included."""
+        return self.class_flows(self.cross_flow)
+
+    def lost_time(self) -> float:
+        """Lost time of one phase (s): start-up, the yellow not used, all-red."""
+        return self.startup_lost + self.yellow + self.all_red - self.yellow_used
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "main_demand": list(self.main_demand), "cross_demand": list(self.cross_demand)}
+
+
+#: named demand levels: multipliers of the peak arrivals (``demand_scale``).  At ``under`` a 90 s
+#: plan is far from capacity; ``near`` is the calibrated peak (degree of saturation ~0.97 with a
+#: well-split 90 s plan); at ``over`` the critical flow ratios sum to ~1.07: no plan can serve it,
+#: queues spill back through the junctions and the entry queues grow (tested).
+DEMAND_LEVELS = {"under": 0.7, "near": 1.0, "over": 1.25}
 
 
 def single_junction(**overrides: object) -> Scenario:
@@ -100,7 +145,8 @@ class Network:
     ``seg_int[s]``: cells, the entry feeding it or -1, its downstream end (EXIT or STOP_LINE),
     junction and phase of its stop line, two destinations (segment, SINK or NO_DEST) and the
     entry whose demand fills it at reset; ``seg_frac[s]``: the shares to the two destinations.
-    ``junc[j]``: the approach of each phase; ``junc_times[j]``: (yellow, all_red, min_green) s.
+    ``junc[j]``: the approach of each phase; ``junc_times[j]``: (yellow, all_red, min_green,
+    startup_lost, yellow_used) s.
     ``entry_seg[e]``: the segment entry e feeds.
     """
 
@@ -155,6 +201,13 @@ def build_network(sc: Scenario) -> Network:
     """Arrays of the corridor described by ``sc``."""
     if sc.n_junctions < 1:
         raise ValueError("n_junctions must be >= 1")
+    if not 0.0 <= sc.moto_share <= 1.0:
+        raise ValueError(f"moto_share={sc.moto_share}: a share, between 0 and 1")
+    if sc.demand_scale < 0.0:
+        raise ValueError(f"demand_scale={sc.demand_scale}: must be >= 0")
+    if not 0.0 <= sc.yellow_used <= sc.yellow or sc.startup_lost < 0.0 or sc.startup_lost >= sc.min_green:
+        raise ValueError(f"yellow_used={sc.yellow_used} must lie in [0, yellow={sc.yellow}] and startup_lost="
+                         f"{sc.startup_lost} in [0, min_green={sc.min_green})")
     nm = _cells(sc.main_link_length, sc.dx, "main_link_length")
     nc = _cells(sc.cross_link_length, sc.dx, "cross_link_length")
     n = sc.n_junctions
@@ -203,7 +256,8 @@ def build_network(sc: Scenario) -> Network:
         seg_int=np.asarray(rows, dtype=np.int64),
         seg_frac=np.asarray(fracs, dtype=np.float64),
         junc=np.asarray([[main[j], cross_in[j]] for j in range(n)], dtype=np.int64),  # PHASE_MAIN, PHASE_CROSS
-        junc_times=np.asarray([[sc.yellow, sc.all_red, sc.min_green]] * n, dtype=np.float64),
+        junc_times=np.asarray([[sc.yellow, sc.all_red, sc.min_green, sc.startup_lost, sc.yellow_used]] * n,
+                              dtype=np.float64),
         entry_seg=np.asarray(entries, dtype=np.int64),
         knots=knots,
         base_demand=base,

@@ -31,7 +31,6 @@ from .layout import (
     CP_VMAX,
     GHOST,
     JIT,
-    JT_ALL_RED,
     Q_RHO,
     Q_Y,
     RHO_EPS,
@@ -92,7 +91,7 @@ def boundary_fluxes(u, queue_b, rates, dt, net, sig_b, cp, rho_jam, fin, fout, e
         kind = seg_int[s, SEG_OUT]
         if kind == STOP_LINE:
             j = seg_int[s, SEG_JUNCTION]
-            if flowing_phase(sig_b[j], net.junc_times[j, JT_ALL_RED]) != seg_int[s, SEG_PHASE]:
+            if flowing_phase(sig_b[j], net.junc_times[j]) != seg_int[s, SEG_PHASE]:
                 continue
         d0, d1, w0, w1, dp = outflow_demand(km, kc, u[s, 0, last], u[s, 1, last], u[s, 2, last], u[s, 3, last],
                                             rho_jam)
