@@ -16,7 +16,8 @@ rule merge:
 
 # one rule per row of the figure table (thesis_figures.catalog): each reads the downloaded results
 # and the plotting code it runs (the shared modules and its own), so editing one figure's module
-# reruns that figure only
+# reruns that figure only.  The report shows the PNG (every browser draws it inline; the PDF is
+# the thesis's copy)
 for _figure in FIGURES:
 
     rule:
@@ -27,16 +28,18 @@ for _figure in FIGURES:
             complete=completions,
             code=figure_code(_figure),
         output:
-            pdf=report(
-                f"results/{{mode}}/figures/{_figure.name}.pdf",
+            pdf=f"results/{{mode}}/figures/{_figure.name}.pdf",
+            png=report(
+                f"results/{{mode}}/figures/{_figure.name}.png",
                 category=_figure.category,
                 caption=f"../report/{_figure.name}.rst",
             ),
-            png=f"results/{{mode}}/figures/{_figure.name}.png",
         log:
             f"results/{{mode}}/logs/figures/{_figure.name}.log",
         conda:
             "../envs/workflow.yaml"
+        params:
+            facts=caption_facts,
         script:
             "../scripts/figure.py"
 
@@ -57,6 +60,8 @@ rule tables:
         "results/{mode}/logs/tables.log",
     conda:
         "../envs/workflow.yaml"
+    params:
+        facts=caption_facts,
     script:
         "../scripts/tables.py"
 
@@ -100,9 +105,3 @@ rule plots:
         "../envs/workflow.yaml"
     shell:
         "mkdir -p {output} && cp {input.figures} {output}/ 2> {log}"
-
-
-rule thesis:
-    input:
-        "results/full/plots",
-        "results/full/tables",

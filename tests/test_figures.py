@@ -2,7 +2,9 @@
 
 import json
 import math
+import os
 import shutil
+import subprocess
 
 import numpy as np
 import pandas as pd
@@ -33,18 +35,24 @@ def test_tables_hold_the_values_of_the_results(tiny_run, tmp_path):
     tables.all_tables(tiny_run, tmp_path)
     ev = json.loads((tiny_run / "evaluation_results.json").read_text())
     perf = pd.read_csv(tmp_path / "controller_performance.csv")
+    assert set(perf["level"]) == set(ev["levels"])
     for row in perf.itertuples():
-        s = ev["controllers"][row.controller]["summary"][row.metric]
+        s = ev["levels"][row.level]["controllers"][row.controller]["summary"][row.metric]
         assert row.mean == pytest.approx(s["mean"], rel=1e-12) and row.ci95_high == pytest.approx(s["ci95_high"])
     comp = pd.read_csv(tmp_path / "rl_vs_baselines.csv")
     for row in comp.itertuples():
-        r = ev["comparisons"][row.rl][row.baseline][row.metric]
-        assert (math.isnan(row.p_value_welch) and r["p_value_welch"] is None) or \
-            row.p_value_welch == pytest.approx(r["p_value_welch"])
+        r = ev["levels"][row.level]["comparisons"][row.agent][row.baseline][row.metric]
+        for key in ("p_ttest", "p_holm"):
+            assert (math.isnan(getattr(row, key)) and r[key] is None) or getattr(row, key) == pytest.approx(r[key])
+        assert row.family == r["family"] and row.n == r["n"]
     tex = (tmp_path / "controller_performance.tex").read_text()
     assert r"\toprule" in tex and r"\bottomrule" in tex
-    s = ev["controllers"]["max_pressure"]["summary"]["avg_travel_time_s"]
-    assert f"{s['mean']:.1f} ± {(s['ci95_high'] - s['ci95_low']) / 2:.1f}" in tex
+    s = ev["levels"]["over"]["controllers"]["max_pressure"]["summary"]["avg_travel_time_s"]
+    assert f"{s['mean']:.1f} [{s['ci95_low']:.1f}, {s['ci95_high']:.1f}]" in tex
+    tuned = pd.read_csv(tmp_path / "tuned_baselines.csv")
+    chosen = tuned[(tuned.level == "over") & (tuned.baseline == "fixed_time")]["param_cycle"].item()
+    assert chosen == ev["levels"]["over"]["tuned"]["fixed_time"]["params"]["cycle"]
+    assert "Holm" in (tmp_path / "rl_vs_baselines.tex").read_text()
     hp = pd.read_csv(tmp_path / "hyperparameters.csv")
     assert set(hp["algorithm"]) == {"ppo", "dqn"}
     assert hp[(hp.algorithm == "ppo") & (hp.parameter == "n_steps")]["value"].item() == "64"
@@ -69,22 +77,24 @@ def _edit(path, fn):
 
 def test_missing_field_names_file_and_field(tiny_run, tmp_path):
     run = _copy(tiny_run, tmp_path)
-    _edit(run / "training_metrics.json", lambda d: d["runs"]["ppo"]["0"]["learning_curve"].pop("episode_return"))
-    with pytest.raises(ResultsError, match=r"training_metrics.json: field 'runs.ppo.0.learning_curve.episode_return'"):
-        learning_curves.learning_curves(run, tmp_path / "a.pdf", tmp_path / "a.png")
+    _edit(run / "training_metrics.json",
+          lambda d: d["runs"]["over"]["ppo"]["0"]["learning_curve"].pop("episode_return"))
+    with pytest.raises(ResultsError,
+                       match=r"training_metrics.json: field 'runs.over.ppo.0.learning_curve.episode_return'"):
+        catalog.draw("learning_curves", run, tmp_path / "a.pdf", tmp_path / "a.png")
     assert not (tmp_path / "a.pdf").exists()
 
 
 def test_nan_and_empty_curves_are_refused(tiny_run, tmp_path):
     run = _copy(tiny_run, tmp_path)
     _edit(run / "evaluation_results.json",
-          lambda d: d["controllers"]["ppo"]["summary"]["avg_delay_s"].update(mean=float("nan")))
-    with pytest.raises(ResultsError, match=r"controllers.ppo.summary.avg_delay_s.mean"):
-        comparison.controller_comparison(run, tmp_path / "b.pdf", tmp_path / "b.png")
+          lambda d: d["levels"]["over"]["controllers"]["ppo"]["summary"]["avg_delay_s"].update(mean=float("nan")))
+    with pytest.raises(ResultsError, match=r"levels.over.controllers.ppo.summary.avg_delay_s.mean"):
+        comparison.controller_comparison(run)
     _edit(run / "training_metrics.json",
-          lambda d: d["runs"]["dqn"]["1"]["learning_curve"].update(timesteps=[], episode_return=[]))
-    with pytest.raises(ResultsError, match=r"runs.dqn.1.learning_curve.timesteps' has 0 values"):
-        learning_curves.learning_curves(run, tmp_path / "c.pdf", tmp_path / "c.png")
+          lambda d: d["runs"]["near"]["dqn"]["1"]["learning_curve"].update(timesteps=[], episode_return=[]))
+    with pytest.raises(ResultsError, match=r"runs.near.dqn.1.learning_curve.timesteps' has 0 values"):
+        learning_curves.learning_curves(run)
 
 
 def test_sanity_gates_flag_implausible_results(tiny_run, tmp_path, capsys):
@@ -92,15 +102,16 @@ def test_sanity_gates_flag_implausible_results(tiny_run, tmp_path, capsys):
     assert tables.sanity_checks(run).empty
 
     def clone_baseline(d):
-        d["controllers"]["dqn"]["summary"] = d["controllers"]["fixed_90"]["summary"]
-        d["controllers"]["fixed_60"]["summary"]["avg_delay_s"]["std"] = 0.0
+        ctrls = d["levels"]["over"]["controllers"]
+        ctrls["dqn"]["summary"] = ctrls["fixed_90"]["summary"]
+        ctrls["ppo"]["summary"]["avg_delay_s"]["std"] = 0.0
 
     _edit(run / "evaluation_results.json", clone_baseline)
     _edit(run / "training_metrics.json",
-          lambda d: d["runs"]["ppo"]["0"]["learning_curve"].update(timesteps=[1, 2], episode_return=[0.0, 1.0]))
+          lambda d: d["runs"]["over"]["ppo"]["0"]["learning_curve"].update(timesteps=[1, 2], episode_return=[0.0, 1.0]))
     found = tables.sanity_checks(run)
     assert set(found["check"]) == {"identical", "zero_std", "short_curve"}
-    assert "SANITY WARNING [identical] dqn" in capsys.readouterr().err
+    assert "SANITY WARNING [identical] dqn at over" in capsys.readouterr().err
 
 
 def test_merge_of_fanned_out_runs(tiny_run, tmp_path):
@@ -118,13 +129,16 @@ def test_merge_of_fanned_out_runs(tiny_run, tmp_path):
     assert (tmp_path / "merged" / "manifest.json").exists()  # the merge's own record, checked by the figures
     merged = json.loads((tmp_path / "merged" / "evaluation_results.json").read_text())
     whole = json.loads((tiny_run / "evaluation_results.json").read_text())
-    assert set(merged["comparisons"]) == {"ppo", "dqn"}
-    for name in ("ppo", "dqn", "fixed_90"):
-        for metric in ("avg_travel_time_s", "throughput_veh_h"):
-            assert merged["controllers"][name]["summary"][metric]["mean"] == \
-                pytest.approx(whole["controllers"][name]["summary"][metric]["mean"], rel=1e-9)
+    for level in whole["levels"]:
+        assert set(merged["levels"][level]["comparisons"]) == {"ppo", "dqn"}
+        for name in ("ppo", "dqn", "fixed_90", "max_pressure"):
+            for metric in ("avg_travel_time_s", "throughput_veh_h"):
+                assert merged["levels"][level]["controllers"][name]["summary"][metric]["mean"] == \
+                    pytest.approx(whole["levels"][level]["controllers"][name]["summary"][metric]["mean"], rel=1e-9)
+        a, b = (d["levels"][level]["comparisons"]["ppo"]["fixed_time"]["avg_delay_s"] for d in (merged, whole))
+        assert a["p_holm"] == pytest.approx(b["p_holm"]) and a["n"] == b["n"] == 2
     train = json.loads((tmp_path / "merged" / "training_metrics.json").read_text())
-    assert set(train["runs"]) == {"ppo", "dqn"}
+    assert set(train["runs"]["over"]) == {"ppo", "dqn"}
 
 
 def test_an_edited_or_foreign_results_file_is_refused_naming_it(tiny_run, tmp_path):
@@ -134,7 +148,7 @@ def test_an_edited_or_foreign_results_file_is_refused_naming_it(tiny_run, tmp_pa
     path.write_text(text.replace('"mean": ', '"mean": 1', 1))  # one number changed after the download
     with pytest.raises(ResultsError, match=r"evaluation_results.json does not match the sha256 in "
                                            r"session_summary.json \(changed after the download\): delete .* afresh"):
-        comparison.controller_comparison(run, tmp_path / "b.pdf", tmp_path / "b.png")
+        comparison.controller_comparison(run)
     with pytest.raises(ResultsError, match="does not match the sha256"):
         tables.all_tables(run, tmp_path / "tables")
     (run / "extra.npz").write_bytes(b"not the run's")
@@ -143,3 +157,93 @@ def test_an_edited_or_foreign_results_file_is_refused_naming_it(tiny_run, tmp_pa
     (run / "session_summary.json").unlink()
     with pytest.raises(ResultsError, match="not a verified download"):
         results.load_json(run / "training_metrics.json")
+
+
+LONG_AGENT = "maskable_ppo_with_shared_policy_and_behaviour_cloning_warm_start"
+LONG_BASELINE = "fixed_time_with_green_wave_offsets_and_pedestrian_phase"
+
+
+@pytest.fixture(scope="module")
+def worst_case(tiny_run, tmp_path_factory):
+    """The tiny run stretched the way a thesis run can stretch the figures: three demand levels,
+    ten controllers, names far longer than any built in (an extra agent, and fixed_120 renamed)."""
+    run = tmp_path_factory.mktemp("worst") / "run"
+    shutil.copytree(tiny_run, run)
+    ev = json.loads((run / "evaluation_results.json").read_text())
+    train = json.loads((run / "training_metrics.json").read_text())
+    ev["levels"]["under"] = json.loads(json.dumps(ev["levels"]["near"]))
+    ev["levels"]["under"]["demand_scale"] = 0.7
+    train["runs"]["under"] = json.loads(json.dumps(train["runs"]["near"]))
+    for npz in run.glob("spacetime_near_*.npz"):
+        shutil.copy(npz, run / npz.name.replace("_near_", "_under_"))
+    for level, data in ev["levels"].items():
+        ctrls = data["controllers"]
+        ctrls[LONG_AGENT] = json.loads(json.dumps(ctrls["ppo"]))
+        ctrls[LONG_BASELINE] = ctrls.pop("fixed_120")
+        for agent in list(data["comparisons"]):
+            data["comparisons"][agent][LONG_BASELINE] = data["comparisons"][agent].pop("fixed_120")
+        data["comparisons"][LONG_AGENT] = json.loads(json.dumps(data["comparisons"]["ppo"]))
+        train["runs"][level][LONG_AGENT] = train["runs"][level]["ppo"]
+        for algos in train["runs"].values():  # thesis-sized budgets: tick labels in the hundreds of thousands
+            for records in algos.values():
+                for rec in records.values():
+                    if rec["learning_curve"]["timesteps"][-1] < 10_000:
+                        rec["learning_curve"]["timesteps"] = [t * 1000 for t in rec["learning_curve"]["timesteps"]]
+                        for point in [*rec["validation_curve"], rec["chosen_checkpoint"]]:
+                            point["timesteps"] *= 1000
+        shutil.copy(run / f"spacetime_{level}_ppo.npz", run / f"spacetime_{level}_{LONG_AGENT}.npz")
+        (run / f"spacetime_{level}_fixed_120.npz").rename(run / f"spacetime_{level}_{LONG_BASELINE}.npz")
+    assert all(len(d["controllers"]) == 10 for d in ev["levels"].values()) and len(ev["levels"]) == 3
+    (run / "evaluation_results.json").write_text(json.dumps(ev))
+    (run / "training_metrics.json").write_text(json.dumps(train))
+    seal(run)
+    return run
+
+
+@pytest.mark.parametrize("name", FIGS)
+@pytest.mark.parametrize("case", ["quick", "worst"])
+def test_no_text_overlaps_or_leaves_the_figure(name, case, tiny_run, worst_case):
+    """matplotlib's own boxes of every title, label, tick label, legend entry, annotation and the
+    footer: no two overlap, none leaves the canvas (on the tiny run and the stretched one)."""
+    from thesis_figures import style
+
+    fig = catalog.build(name, tiny_run if case == "quick" else worst_case)
+    try:
+        assert style.text_problems(fig) == []
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+
+
+def test_the_overlap_check_sees_an_overlap():
+    import matplotlib.pyplot as plt
+
+    from thesis_figures import style
+
+    fig, axes = style.figure(1, 2, width=2.0, height=1.5)
+    axes[0, 0].set_xticks([0, 1], ["a very long tick label", "another very long one"])
+    axes[0, 1].add_artist(axes[0, 1].legend(handles=axes[0, 1].plot([0, 1], label="x"), loc="center"))
+    axes[0, 1].legend(handles=axes[0, 1].plot([0, 1], label="y"), loc="center")
+    problems = style.text_problems(fig)
+    plt.close(fig)
+    assert any("overlaps" in p and "tick" in p for p in problems)
+    assert any("legend 'x'" in p and "legend 'y'" in p for p in problems)
+
+
+def test_every_pdf_embeds_its_fonts(tiny_run, tmp_path):
+    pdffonts = shutil.which("pdffonts")
+    if pdffonts is None:
+        if os.environ.get("CI"):
+            pytest.fail("pdffonts is missing: .ci/run installs Debian's poppler-utils")
+        pytest.skip("pdffonts (poppler-utils) is not installed")
+    draw_all(tiny_run, tmp_path)
+    for name in FIGS:
+        listing = subprocess.run([pdffonts, str(tmp_path / f"{name}.pdf")], capture_output=True, text=True,
+                                 check=True).stdout.splitlines()[2:]
+        assert listing, f"{name}.pdf lists no font"
+        for line in listing:
+            # columns: name type encoding emb sub uni object ID; "emb" must be yes for every font
+            fields = line.split()
+            assert fields[-5] == "yes", f"{name}.pdf does not embed {fields[0]}: {line}"
+            assert "Type 3" not in line, f"{name}.pdf uses a Type 3 font: {line}"

@@ -116,9 +116,11 @@ def test_the_kernel_reports_its_progress_and_poll_logs_it(tracked):
     phases = {p["phase"] for p in progress}
     assert {"train", "evaluate", "validate"} <= phases, phases
     train = [p for p in progress if p["phase"] == "train"]
-    assert {p["task"] for p in train} == {"ppo seed 0", "dqn seed 0"}
+    tasks = {f"{algo} seed 0 {level}" for algo in ("ppo", "dqn") for level in ("near", "over")}
+    assert {p["task"] for p in train} == tasks
     assert all({"done", "total", "unit", "rate", "eta_s"} <= set(p) for p in train)
-    assert {p["task"] for p in train if "episodes" in p} == {"ppo seed 0", "dqn seed 0"}
+    assert {p["task"] for p in train if "episodes" in p} == tasks
+    assert {p["phase"] for p in progress if p["task"].startswith("baselines at ")} == {"tune"}
     assert any(p["done"] == p["total"] for p in train)
     poll_log = (run / "logs" / "poll.log").read_text()
     lines = [line for line in poll_log.splitlines() if "progress: [" in line]
@@ -173,10 +175,12 @@ def test_every_downloaded_run_is_one_mlflow_run_read_back_with_the_client(tracke
     assert tags["arz_rl.commit"] == summary["commit"] and tags["arz_rl.backend"] == "local"
     assert json.loads(tags["arz_rl.device"])["device"] in ("cpu", "gpu")
     assert params["seeds"] == "1" and params["timesteps.ppo"] == "128"
-    for name in ("ppo", "max_pressure"):
-        assert metrics[f"{name}/avg_delay_s"] == pytest.approx(
-            evaluation["controllers"][name]["summary"]["avg_delay_s"]["mean"])
-    curve = client.get_metric_history(found.info.run_id, "learning_curve/ppo/seed0")
+    for level in ("near", "over"):
+        for name in ("ppo", "max_pressure"):
+            summary_ = evaluation["levels"][level]["controllers"][name]["summary"]["avg_delay_s"]
+            assert metrics[f"{level}/{name}/avg_delay_s"] == pytest.approx(summary_["mean"])
+            assert metrics[f"{level}/{name}/avg_delay_s_ci95_low"] == pytest.approx(summary_["ci95_low"])
+    curve = client.get_metric_history(found.info.run_id, "learning_curve/over/ppo/seed0")
     assert len(curve) >= 2 and all(m.step > 0 for m in curve)
     artifacts = {a.path for a in client.list_artifacts(found.info.run_id, "figures")}
     assert "figures/learning_curves.png" in artifacts
@@ -188,5 +192,5 @@ def test_every_downloaded_run_is_one_mlflow_run_read_back_with_the_client(tracke
     assert out.returncode == 0, out.stderr[-3000:]
     (again,) = mlflow_runs()
     assert again.info.run_id == found.info.run_id
-    assert len(client.get_metric_history(found.info.run_id, "learning_curve/ppo/seed0")) == len(curve)
+    assert len(client.get_metric_history(found.info.run_id, "learning_curve/over/ppo/seed0")) == len(curve)
     assert len(launches(run_dir)) == 1

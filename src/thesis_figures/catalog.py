@@ -1,10 +1,11 @@
 """The table of figures: one row per figure, from which the workflow generates its rules.
 
-Each row names the figure (its rule, its script ``scripts/figures/<name>.py``, its caption
-``report/<name>.rst`` and its files ``results/<mode>/figures/<name>.{pdf,png}``), the report
-category it is filed under, and the function that draws it: ``module:function`` inside this
-package, called as ``function(run_dir, pdf, png, footer)`` with the downloaded results folder.
-Importing this module imports no plotting library (the workflow reads it on every invocation).
+Each row names the figure (its rule, its caption ``report/<name>.rst`` and its files
+``results/<mode>/figures/<name>.{pdf,png}``), the report category it is filed under, and the
+function that builds it: ``module:function`` inside this package, called as
+``function(run_dir) -> Figure`` with the downloaded results folder.  The footer (the run's
+provenance) and the saving are the same for all (:func:`draw`).  Importing this module imports
+no plotting library (the workflow reads it on every invocation).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class Figure:
 FIGURES: tuple[Figure, ...] = (
     Figure("learning_curves", "Training", "learning_curves:learning_curves"),
     Figure("controller_comparison", "Evaluation", "comparison:controller_comparison"),
+    Figure("sensitivity", "Evaluation", "comparison:sensitivity"),
     Figure("spacetime_density", "Traffic dynamics", "spacetime:spacetime_density"),
     Figure("spacetime_speed", "Traffic dynamics", "spacetime:spacetime_speed"),
     Figure("queues", "Traffic dynamics", "queues:queues"),
@@ -33,14 +35,24 @@ FIGURES: tuple[Figure, ...] = (
 BY_NAME = {f.name: f for f in FIGURES}
 
 
-def draw(name: str, run_dir: str | Path, pdf: str | Path, png: str | Path, log: str | Path | None = None) -> Any:
-    """Draw figure ``name`` of the results in ``run_dir`` into ``pdf`` and ``png``, with the run's
-    provenance as footer; what it prints and any error go to ``log`` too."""
-    from .logs import logged
+def build(name: str, run_dir: str | Path, footer: bool = True) -> Any:
+    """The matplotlib figure ``name`` of the results in ``run_dir``, with the run's provenance as
+    its footer (unless ``footer`` is False)."""
+    from . import style
     from .results import provenance
 
-    figure = BY_NAME[name]
-    module, function = figure.draws.split(":")
+    module, function = BY_NAME[name].draws.split(":")
+    fig = getattr(importlib.import_module(f"{__package__}.{module}"), function)(Path(run_dir))
+    if footer:
+        style.add_footer(fig, provenance(run_dir))
+    return fig
+
+
+def draw(name: str, run_dir: str | Path, pdf: str | Path, png: str | Path, log: str | Path | None = None) -> None:
+    """Draw figure ``name`` of the results in ``run_dir`` into ``pdf`` and ``png``; what it prints
+    and any error go to ``log`` too."""
+    from . import style
+    from .logs import logged
+
     with logged(log, f"figure {name} from {run_dir}"):
-        fn = getattr(importlib.import_module(f"{__package__}.{module}"), function)
-        return fn(Path(run_dir), pdf, png, provenance(run_dir))
+        style.save(build(name, run_dir), pdf, png)

@@ -1,4 +1,11 @@
-"""The controller comparison."""
+"""The comparison of the controllers (at the headline demand level) and its sensitivity to demand.
+
+What the marks mean (the captions say it too): a learned controller's points are its training
+seeds (each the mean over the common test draws); a baseline's points are the test draws (it is
+deterministic given a draw).  The bar is the 95 % percentile-bootstrap interval of the mean, which
+never leaves the range of the values (no delay below zero).  Significance follows
+:mod:`arz_rl.stats`: paired over the draws, at seed level, Holm-adjusted within its family.
+"""
 
 from __future__ import annotations
 
@@ -6,49 +13,107 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 
 from . import results, style
 
 COMPARISON_METRICS = (
-    ("avg_travel_time_s", "Average travel time (s)"),
-    ("avg_delay_s", "Average delay per vehicle (s)"),
-    ("throughput_veh_h", "Throughput (veh/h)"),
-    ("avg_queue_veh", "Average queue per junction (veh)"),
+    ("avg_delay_s", "delay (s/veh)"),
+    ("avg_travel_time_s", "travel time (s)"),
+    ("throughput_veh_h", "throughput (veh/h)"),
+    ("avg_queue_veh", "queue (veh)"),
 )
 
 
-def _stars(p: float | None) -> str:
-    if p is None:
-        return "n/a"
-    return "***" if p < 0.001 else "**" if p < 0.01 else "*" if p < 0.05 else "ns"
+LABEL_WRAP = 24  #: characters per line of a controller's name on an axis
 
 
-def controller_comparison(run_dir: str | Path, pdf: str | Path, png: str | Path,
-                          footer: str | None = None) -> pd.DataFrame:
-    """Bars of the mean with 95% CIs per controller for four metrics; each RL bar is annotated
-    with its Welch-test significance against the best fixed-time plan."""
+def _p(p: float | None) -> str:
+    return "n/a" if p is None else "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def controller_comparison(run_dir: str | Path) -> plt.Figure:
+    """Every controller at the headline level on four metrics: per-seed (agents) or per-draw
+    (baselines) points, the mean and its 95 % bootstrap interval; each agent's label carries its
+    Holm-adjusted p against the best tuned baseline on delay (``*``: below 0.05)."""
     data = results.evaluation(Path(run_dir) / "evaluation_results.json")
-    ctrls = data["controllers"]
-    names = sorted(ctrls, key=lambda n: (ctrls[n]["kind"] != "rl", n))
-    colors = style.controller_colors(names)
-    best_fixed = data.get("best_fixed_time")
+    level = data["headline_level"]
+    lv = data["levels"][level]
+    ctrls = lv["controllers"]
+    kinds = results.kinds(lv)
+    names = style.order(list(ctrls), kinds)
+    tuned = [n for n in names if kinds[n] == "tuned"]
+    best = min(tuned, key=lambda n: ctrls[n]["summary"]["avg_delay_s"]["mean"]) if tuned else None
+    tick_labels = []
+    for name in names:
+        text = style.label(name, wrap=LABEL_WRAP)
+        if best and kinds[name] == "rl":
+            cmp = lv["comparisons"][name][best]["avg_delay_s"]
+            text += f"\n(p_H {_p(cmp['p_holm'])}{'*' if cmp['significant'] else ''})"
+        tick_labels.append(text)
+    lines = max(t.count("\n") + 1 for t in tick_labels)
     style.apply()
-    fig, axes = plt.subplots(2, 2, figsize=(style.TEXT_WIDTH_IN, 5.2))
-    rows = []
-    for ax, (metric, label) in zip(axes.ravel(), COMPARISON_METRICS, strict=True):
-        means = [ctrls[n]["summary"][metric]["mean"] for n in names]
-        lo = [ctrls[n]["summary"][metric]["ci95_low"] for n in names]
-        hi = [ctrls[n]["summary"][metric]["ci95_high"] for n in names]
-        err = np.array([np.subtract(means, lo), np.subtract(hi, means)])
-        ax.bar(range(len(names)), means, yerr=err, color=[colors[n] for n in names], capsize=3)
-        ax.set_xticks(range(len(names)), names, rotation=40, ha="right", fontsize=7)
-        ax.set_ylabel(label, fontsize=8)
-        for i, n in enumerate(names):
-            rows.append({"controller": n, "metric": metric, "mean": means[i], "ci95_low": lo[i], "ci95_high": hi[i]})
-            if ctrls[n]["kind"] == "rl" and best_fixed:
-                p = data["comparisons"][n][best_fixed][metric]["p_value_welch"]
-                ax.annotate(_stars(p), (i, hi[i]), ha="center", va="bottom", fontsize=7)
-    fig.suptitle(f"Controllers over seeds (95% CI); stars: RL vs {best_fixed}, Welch t-test", fontsize=9)
-    style.save(fig, pdf, png, footer)
-    return pd.DataFrame(rows)
+    fig, axes = style.figure(1, len(COMPARISON_METRICS), height=0.75 + max(0.2, 0.125 * lines) * len(names),
+                             sharey=True)
+    rng = np.random.default_rng(0)
+    y = np.arange(len(names))[::-1]
+    for ax, (metric, label) in zip(axes[0], COMPARISON_METRICS, strict=True):
+        for yi, name in zip(y, names, strict=True):
+            c = ctrls[name]
+            values = results.per_seed_values(c, metric)
+            s = c["summary"][metric]
+            col = style.color(name, kinds)
+            jitter = rng.uniform(-0.18, 0.18, len(values))
+            ax.scatter(values, yi + jitter, s=7 if c["kind"] == "rl" else 4, color=col, alpha=0.55, lw=0, zorder=2)
+            ax.plot([s["ci95_low"], s["ci95_high"]], [yi, yi], color=col, lw=1.6, zorder=3)
+            ax.scatter([s["mean"]], [yi], s=22, marker="D" if c["kind"] == "rl" else "o", color=col,
+                       edgecolor="white", lw=0.5, zorder=4)
+        ax.set_xlabel(label)
+        ax.grid(axis="y", visible=False)
+        ax.locator_params(axis="x", nbins=3)
+    axes[0, 0].set_yticks(y, tick_labels)
+    axes[0, 0].set_ylim(-0.6, len(names) - 0.4)
+    n_seeds = max((len(c["per_seed"]) for c in ctrls.values() if c["kind"] == "rl"), default=0)
+    n_draws = len(data["protocol"]["seed_sets"]["test"])
+    fig.suptitle(f"{level} demand · agents: n = {n_seeds} seeds · baselines: n = {n_draws} test draws · "
+                 f"p_H: delay vs {style.label(best) if best else '-'}, Holm", fontsize=7)
+    return fig
+
+
+def sensitivity(run_dir: str | Path) -> plt.Figure:
+    """Improvement (%) of each agent over each tuned baseline on delay, per demand level, with the
+    95 % interval of the paired difference and a filled mark where the Holm-adjusted p < 0.05."""
+    data = results.evaluation(Path(run_dir) / "evaluation_results.json")
+    levels = sorted(data["levels"], key=lambda lv: data["levels"][lv]["demand_scale"])
+    first = data["levels"][levels[0]]
+    kinds = results.kinds(first)
+    agents = style.order([n for n, k in kinds.items() if k == "rl"], kinds)
+    tuned = style.order([n for n, k in kinds.items() if k == "tuned"], kinds)
+    style.apply()
+    fig, axes = style.figure(1, max(1, len(tuned)), height=2.4, sharey=True)
+    x = np.arange(len(levels))
+    width = 0.6 / max(1, len(agents))
+    for ax, base in zip(axes[0], tuned, strict=False):
+        ax.axhline(0.0, color="0.5", lw=0.6)
+        for k, agent in enumerate(agents):
+            col = style.color(agent, kinds)
+            for i, level in enumerate(levels):
+                cmp = data["levels"][level]["comparisons"][agent][base]["avg_delay_s"]
+                base_mean = cmp["baseline_mean"]
+                xi = x[i] + (k - (len(agents) - 1) / 2) * width
+                if cmp["diff_ci95_low"] is not None and base_mean:
+                    lo, hi = (-cmp["diff_ci95_high"] / base_mean * 100, -cmp["diff_ci95_low"] / base_mean * 100)
+                    ax.plot([xi, xi], [lo, hi], color=col, lw=1.4)
+                n = len(first["controllers"][agent]["per_seed"])
+                key = style.label(f"{style.label(agent)} (n = {n} seeds)", wrap=LABEL_WRAP)
+                ax.scatter([xi], [cmp["improvement_pct"]], s=24, marker="D",
+                           color=col if cmp["significant"] else "white", edgecolor=col, lw=1.0, zorder=3,
+                           label=key if i == 0 and ax is axes[0, 0] else None)
+        ax.set_xticks(x, levels)
+        ax.set_title(style.label(f"vs {style.label(base)}", wrap=LABEL_WRAP))
+        ax.set_xlabel("demand level")
+        ax.grid(axis="x", visible=False)
+    axes[0, 0].set_ylabel("delay improvement (%)")
+    if agents:
+        labels = axes[0, 0].get_legend_handles_labels()[1]
+        fig.legend(loc="outside upper center", ncols=style.legend_columns(labels))
+    return fig

@@ -103,39 +103,62 @@ def finite_list(values: Any, dotted: str, source: str | Path, min_len: int = 1) 
     return out
 
 
-def learning_curves(path: str | Path) -> dict[str, dict[str, dict[str, list[float]]]]:
-    """{algorithm: {seed: {timesteps, episode_return}}} from training_metrics.json, checked."""
+def learning_curves(path: str | Path) -> dict[str, dict[str, dict[str, dict[str, Any]]]]:
+    """{level: {algorithm: {seed: {timesteps, episode_return, validation}}}} from
+    training_metrics.json, checked (``validation``: the checkpoint scores, possibly empty)."""
     data = load_json(path)
     runs = field(data, "runs", path)
     if not runs:
         raise ResultsError(f"{path}: field 'runs' is empty")
-    out: dict[str, dict[str, dict[str, list[float]]]] = {}
-    for algo, seeds in runs.items():
-        for seed in seeds:
-            base = f"runs.{algo}.{seed}.learning_curve"
-            curve = field(data, base, path)
-            ts = finite_list(curve.get("timesteps"), base + ".timesteps", path, 2)
-            ret = finite_list(curve.get("episode_return"), base + ".episode_return", path, 2)
-            if len(ts) != len(ret):
-                raise ResultsError(f"{path}: {base} has {len(ts)} timesteps but {len(ret)} returns")
-            out.setdefault(algo, {})[seed] = {"timesteps": ts, "episode_return": ret}
+    out: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
+    for level, algos in runs.items():
+        for algo, seeds in algos.items():
+            for seed in seeds:
+                base = f"runs.{level}.{algo}.{seed}.learning_curve"
+                curve = field(data, base, path)
+                ts = finite_list(curve.get("timesteps"), base + ".timesteps", path, 2)
+                ret = finite_list(curve.get("episode_return"), base + ".episode_return", path, 2)
+                if len(ts) != len(ret):
+                    raise ResultsError(f"{path}: {base} has {len(ts)} timesteps but {len(ret)} returns")
+                validation = seeds[seed].get("validation_curve") or []
+                out.setdefault(level, {}).setdefault(algo, {})[seed] = {
+                    "timesteps": ts, "episode_return": ret, "validation": validation,
+                    "chosen": seeds[seed].get("chosen_checkpoint")}
     return out
 
 
 def evaluation(path: str | Path) -> dict[str, Any]:
-    """evaluation_results.json, with every controller summary checked finite."""
+    """evaluation_results.json, with every controller summary of every level checked finite."""
     data = load_json(path)
-    controllers = field(data, "controllers", path)
-    if not controllers:
-        raise ResultsError(f"{path}: field 'controllers' is empty")
-    for name, c in controllers.items():
-        for metric, s in field(c, "summary", f"{path} (controllers.{name})").items():
-            for key in ("mean", "std", "ci95_low", "ci95_high"):
-                v = s.get(key)
-                if v is None or not math.isfinite(float(v)):
-                    raise ResultsError(f"{path}: field 'controllers.{name}.summary.{metric}.{key}' is {v}")
-    field(data, "comparisons", path)
+    levels = field(data, "levels", path)
+    if not levels:
+        raise ResultsError(f"{path}: field 'levels' is empty")
+    for level, lv in levels.items():
+        controllers = field(lv, "controllers", f"{path} (levels.{level})")
+        if not controllers:
+            raise ResultsError(f"{path}: field 'levels.{level}.controllers' is empty")
+        for name, c in controllers.items():
+            for metric, s in field(c, "summary", f"{path} (levels.{level}.controllers.{name})").items():
+                for key in ("mean", "std", "ci95_low", "ci95_high"):
+                    v = s.get(key)
+                    if v is None or not math.isfinite(float(v)):
+                        raise ResultsError(f"{path}: field 'levels.{level}.controllers.{name}.summary.{metric}.{key}'"
+                                           f" is {v}")
+        field(lv, "comparisons", f"{path} (levels.{level})")
+    field(data, "headline_level", path)
     return data
+
+
+def kinds(level: dict[str, Any]) -> dict[str, str]:
+    """{controller: rl | tuned | reference} of one level's results."""
+    return {name: c["kind"] for name, c in level["controllers"].items()}
+
+
+def per_seed_values(controller: dict[str, Any], metric: str) -> list[float]:
+    """An agent's per-seed means, or a baseline's per-draw values, of ``metric``."""
+    if controller["kind"] == "rl":
+        return [s["mean"][metric] for s in controller["per_seed"].values()]
+    return [ep[metric] for ep in controller["episodes"]]
 
 
 def merge_runs(parts: list[str | Path], out: str | Path, log: str | Path | None = None) -> None:
@@ -150,32 +173,41 @@ def merge_runs(parts: list[str | Path], out: str | Path, log: str | Path | None 
 def _merge(parts: list[str | Path], out: Path) -> None:
     import shutil
 
-    from arz_rl.stats import aggregate
+    from arz_rl.stats import analyse
 
     staging = out.with_name(out.name + ".merging")
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
     training: dict[str, Any] = {"runs": {}, "parts": []}
-    per: dict[str, dict[str, Any]] = {}
-    kinds: dict[str, str] = {}
-    evaluations = []
+    levels: dict[str, Any] = {}
+    first: dict[str, Any] | None = None
     summaries: list[dict[str, Any]] = []
     for part in map(Path, parts):
         t = load_json(part / "training_metrics.json")
         e = evaluation(part / "evaluation_results.json")
-        evaluations.append(e)
         training["parts"].append({"source": str(part), "parameters": field(t, "parameters", part),
                                   "device": t.get("device")})
-        for algo, seeds in field(t, "runs", part / "training_metrics.json").items():
-            for seed, rec in seeds.items():
-                if seed in training["runs"].get(algo, {}):
-                    raise ResultsError(f"{part}: runs.{algo}.{seed} also comes from another kernel")
-                training["runs"].setdefault(algo, {})[seed] = rec
-        for name, c in e["controllers"].items():
-            kinds[name] = c["kind"]
-            for seed, rec in c["per_seed"].items():
-                per.setdefault(name, {}).setdefault(seed, rec)
+        for level, algos in field(t, "runs", part / "training_metrics.json").items():
+            for algo, seeds in algos.items():
+                for seed, rec in seeds.items():
+                    mine = training["runs"].setdefault(level, {}).setdefault(algo, {})
+                    if seed in mine:
+                        raise ResultsError(f"{part}: runs.{level}.{algo}.{seed} also comes from another kernel")
+                    mine[seed] = rec
+        if first is None:
+            first = e
+        elif e["protocol"]["seed_sets"]["test"] != first["protocol"]["seed_sets"]["test"]:
+            raise ResultsError(f"{part}: its test draws differ from {parts[0]}'s: the kernels ran different protocols")
+        for level, lv in e["levels"].items():
+            merged = levels.setdefault(level, {"demand_scale": lv["demand_scale"], "tuned": lv["tuned"],
+                                                "controllers": {}})
+            for name, c in lv["controllers"].items():
+                if c["kind"] == "rl":
+                    mine = merged["controllers"].setdefault(name, {"kind": "rl", "per_seed": {}})
+                    mine["per_seed"].update(c["per_seed"])
+                else:  # a baseline is the same in every kernel (same draws, same tuning)
+                    merged["controllers"].setdefault(name, {k: v for k, v in c.items() if k != "summary"})
         if (part / "session_summary.json").exists():
             summaries.append(load_json(part / "session_summary.json", verify=False))
         if (part / "validation").is_dir() and not (staging / "validation").exists():
@@ -187,10 +219,14 @@ def _merge(parts: list[str | Path], out: Path) -> None:
                 shutil.copy2(verified(npz), staging / npz.name)
     training["parameters"] = training["parts"][0]["parameters"]
     training["device"] = training["parts"][0]["device"]
-    results = aggregate(per, kinds)
-    results["parameters"] = evaluations[0].get("parameters")
-    results["metric_definitions"] = evaluations[0].get("metric_definitions")
-    results["parts"] = [str(p) for p in parts]
+    protocol = analyse(levels)
+    sets = dict(first["protocol"]["seed_sets"])
+    sets["training"] = sorted({int(s) for lv in levels.values() for c in lv["controllers"].values()
+                               if c["kind"] == "rl" for s in c["per_seed"]})
+    results = {"protocol": {**protocol, "seed_sets": sets}, "levels": levels,
+               "headline_level": first["headline_level"], "parameters": first.get("parameters"),
+               "device": first.get("device"), "metric_definitions": first.get("metric_definitions"),
+               "parts": [str(p) for p in parts]}
     (staging / "training_metrics.json").write_text(json.dumps(training, indent=1))
     (staging / "provenance.json").write_text(json.dumps({"runs": summaries}, indent=1))
     (staging / "evaluation_results.json").write_text(json.dumps(results, indent=1))
@@ -257,11 +293,51 @@ def provenance(run_dir: str | Path) -> str:
     return "; ".join(parts)
 
 
-def pick_controllers(evaluation: dict) -> list[str]:
-    """Best fixed-time plan, max-pressure and every RL agent (the thesis's comparison set)."""
-    ctrls = evaluation["controllers"]
-    chosen = [evaluation["best_fixed_time"]] if evaluation.get("best_fixed_time") else []
-    if "max_pressure" in ctrls:
+def produced_at(run_dir: str | Path) -> int:
+    """When the run(s) behind a results folder ended, in s since 1970 (0 before the download)."""
+    run_dir = Path(run_dir)
+    if (run_dir / "session_summary.json").exists():
+        summaries = [load_json(run_dir / "session_summary.json", verify=False)]
+    elif (run_dir / "provenance.json").exists():
+        summaries = load_json(run_dir / "provenance.json")["runs"]
+    else:
+        return 0
+    return int(max(float(s.get("ended", 0)) for s in summaries))
+
+
+def caption_facts(run_dir: str | Path) -> dict[str, Any]:
+    """What every figure's caption states about the run behind it: ``run`` (provenance: run id,
+    commit, device, date), ``seeds`` (training seeds per agent), ``draws`` (test demand draws),
+    ``level`` (the headline demand level), ``levels`` and ``test`` (the significance test).  Before
+    the run is downloaded (snakemake may ask while it plans) every value says so."""
+    run_dir = Path(run_dir)
+    path = run_dir / "evaluation_results.json"
+    if not path.exists():
+        pending = "(not downloaded yet)"
+        return {"run": pending, "seeds": pending, "draws": pending, "level": pending, "levels": pending,
+                "test": pending}
+    data = load_json(path, verify=False)
+    level = data.get("headline_level", "?")
+    controllers = data.get("levels", {}).get(level, {}).get("controllers", {})
+    seeds = max((len(c.get("per_seed", {})) for c in controllers.values() if c.get("kind") == "rl"), default=0)
+    protocol = data.get("protocol", {})
+    return {
+        "run": provenance(run_dir),
+        "seeds": seeds,
+        "draws": len(protocol.get("seed_sets", {}).get("test", [])),
+        "level": level,
+        "levels": ", ".join(sorted(data.get("levels", {}), key=lambda lv: data["levels"][lv].get("demand_scale", 0))),
+        "test": protocol.get("test", "paired t-test over the training seeds, Holm-adjusted"),
+    }
+
+
+def pick_controllers(evaluation: dict[str, Any], level: str) -> list[str]:
+    """The thesis's comparison set at ``level``: the best tuned baseline (lowest mean delay),
+    max-pressure, and every learned controller."""
+    ctrls = evaluation["levels"][level]["controllers"]
+    tuned = [n for n, c in ctrls.items() if c["kind"] == "tuned"]
+    chosen = [min(tuned, key=lambda n: ctrls[n]["summary"]["avg_delay_s"]["mean"])] if tuned else []
+    if "max_pressure" in ctrls and "max_pressure" not in chosen:
         chosen.append("max_pressure")
-    chosen += sorted(n for n, c in ctrls.items() if c["kind"] == "rl")
+    chosen += [n for n, c in ctrls.items() if c["kind"] == "rl"]
     return chosen

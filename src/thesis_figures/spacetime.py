@@ -1,4 +1,5 @@
-"""Space-time (Hovmöller) diagrams of density and speed, one evaluation episode per controller."""
+"""Space-time (Hovmöller) diagrams of density and speed at the headline demand level, one test
+draw (the first), one row per controller of the comparison set; signal phases at the stop lines."""
 
 from __future__ import annotations
 
@@ -6,57 +7,61 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.collections import LineCollection
 
 from . import results, style
 
-#: main-street phase colours on the junction markers: green, all-red/yellow, red
-PHASE_COLORS = {0: "#009E73", -1: "#F0E442", 1: "#D55E00"}
+
+def _phase_marks(ax, t_min: np.ndarray, junction_km: np.ndarray, phase: np.ndarray) -> None:
+    """The main street's stopped time at each junction as a bar along its stop line: red while it
+    has red, grey during lost time, nothing while it flows (colours no colormap uses)."""
+    for j, xj in enumerate(junction_km):
+        for value, col in style.PHASE_COLORS.items():
+            on = phase[:-1, j] == value
+            if on.any():
+                segments = [[(xj, t_min[k]), (xj, t_min[k + 1])] for k in np.flatnonzero(on)]
+                ax.add_collection(LineCollection(segments, colors=col, linewidths=1.6, capstyle="butt"))
 
 
-def _phase_marks(ax, trace: dict) -> None:
-    """Signal phases along the time axis at each junction's position (main street's view)."""
-    t = trace["t"]
-    for j, xj in enumerate(trace["junction_x"]):
-        for k in range(t.size - 1):
-            ax.plot([xj, xj], [t[k], t[k + 1]], color=PHASE_COLORS.get(int(trace["phase"][k, j]), "k"), lw=3,
-                    solid_capstyle="butt")
-
-
-def hovmoller(run_dir: str | Path, quantity: str, pdf: str | Path, png: str | Path,
-              footer: str | None = None) -> None:
-    """Density (``quantity='rho'``, veh/km) or speed (``'v'``, km/h) over x and t, per class (columns)
-    and controller (rows), on the same demand draw; junction phases drawn at the stop lines."""
+def hovmoller(run_dir: str | Path, quantity: str) -> plt.Figure:
+    """Density (``quantity='rho'``, veh/km) or speed (``'v'``, km/h) over distance (km) and time
+    (min), per class (columns) and controller (rows), on the same demand draw, with the main
+    street's phase at each junction along its stop line."""
     run_dir = Path(run_dir)
     evaluation = results.evaluation(run_dir / "evaluation_results.json")
-    names = results.pick_controllers(evaluation)
-    traces = {n: results.spacetime(run_dir / f"spacetime_{n}.npz") for n in names}
+    level = evaluation["headline_level"]
+    kinds = results.kinds(evaluation["levels"][level])
+    names = style.order(results.pick_controllers(evaluation, level), kinds)
+    traces = {n: results.spacetime(run_dir / f"spacetime_{level}_{n}.npz") for n in names}
     unit = "veh/km" if quantity == "rho" else "km/h"
     vmax = max(float(np.max(tr[f"{quantity}_{c}"])) for tr in traces.values() for c in ("m", "c"))
     style.apply()
-    fig, axes = plt.subplots(len(names), 2, figsize=(style.TEXT_WIDTH_IN, 1.9 * len(names) + 0.6),
-                             sharex=True, sharey=True, squeeze=False)
-    cmap = "viridis" if quantity == "rho" else "magma"
+    fig, axes = style.figure(len(names), 2, height=1.3 * len(names) + 0.8, sharex=True, sharey=True)
+    cmap = style.DENSITY_CMAP if quantity == "rho" else style.SPEED_CMAP
     for r, name in enumerate(names):
         tr = traces[name]
-        for c, (cls, label) in enumerate((("m", "motorcycles"), ("c", "cars"))):
+        t_min = tr["t"] / 60.0
+        for c, cls in enumerate(("m", "c")):
             ax = axes[r, c]
-            mesh = ax.pcolormesh(tr["x"], tr["t"] / 60.0, tr[f"{quantity}_{cls}"], shading="nearest", cmap=cmap,
+            mesh = ax.pcolormesh(tr["x"] / 1000.0, t_min, tr[f"{quantity}_{cls}"], shading="nearest", cmap=cmap,
                                  vmin=0.0, vmax=vmax, rasterized=True)
-            _phase_marks(ax, dict(tr, t=tr["t"] / 60.0))
-            ax.set_title(f"{name}: {label}", fontsize=8)
-            if c == 0:
-                ax.set_ylabel("time (min)")
-            if r == len(names) - 1:
-                ax.set_xlabel("position along the corridor (m)")
+            _phase_marks(ax, t_min, tr["junction_x"] / 1000.0, tr["phase"])
+            ax.grid(False)
+        axes[r, 0].set_ylabel(f"{style.label(name, wrap=18)}\ntime (min)")
+    axes[0, 0].set_title("motorcycles")
+    axes[0, 1].set_title("cars")
+    for ax in axes[-1]:
+        ax.set_xlabel("distance (km)")
     fig.colorbar(mesh, ax=axes, label=f"{'density' if quantity == 'rho' else 'speed'} ({unit})", shrink=0.8)
-    style.save(fig, pdf, png, footer)
+    fig.suptitle(f"{level} demand, test draw {evaluation['protocol']['seed_sets']['test'][0]}", fontsize=7)
+    return fig
 
 
-def spacetime_density(run_dir: str | Path, pdf: str | Path, png: str | Path, footer: str | None = None) -> None:
+def spacetime_density(run_dir: str | Path) -> plt.Figure:
     """:func:`hovmoller` of density."""
-    hovmoller(run_dir, "rho", pdf, png, footer)
+    return hovmoller(run_dir, "rho")
 
 
-def spacetime_speed(run_dir: str | Path, pdf: str | Path, png: str | Path, footer: str | None = None) -> None:
+def spacetime_speed(run_dir: str | Path) -> plt.Figure:
     """:func:`hovmoller` of speed."""
-    hovmoller(run_dir, "v", pdf, png, footer)
+    return hovmoller(run_dir, "v")

@@ -1,37 +1,168 @@
-"""One style for every figure: colour-blind-safe palette (Okabe & Ito 2008), sizes for a
-LaTeX text width, PDF for the thesis and PNG for the web."""
+"""One style for every figure and table, made for the printed page.
+
+- Widths: :data:`FULL_WIDTH` (the text width of an A4 thesis with 2.5 cm margins) and
+  :data:`HALF_WIDTH` (one of two columns); every figure is one of the two.
+- Fonts: TrueType embedded in the PDFs (``pdf.fonttype`` 42; checked by a test), 8 pt text.
+- Colour: the learned controllers in colour (Okabe & Ito 2008, colour-blind safe), the baselines in
+  greys (tuned ones darker, reference rows lighter); a controller keeps its colour and its place in
+  the order (:func:`order`) in every figure and table.
+- Maps: perceptually uniform colormaps (viridis for density, cividis for speed).
+"""
 
 from __future__ import annotations
 
+import re
+import textwrap
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import seaborn as sns  # noqa: E402
+from matplotlib.legend import Legend  # noqa: E402
 
-OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
-TEXT_WIDTH_IN = 6.3  #: a4 thesis text width, inches
+FULL_WIDTH = 6.1  #: in: 210 mm - 2 x 27.5 mm margins
+HALF_WIDTH = 3.0  #: in: one column of two
 SMOOTHING_WINDOW = 10  #: episodes in the centred moving average of learning curves
+OKABE_ITO = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
+TUNED_GREYS = ["#222222", "#555555", "#808080"]
+REFERENCE_GREY = "#B0B0B0"
+LEARNED = ("ppo", "dqn", "shared_ppo", "maskable_ppo")  #: known learned controllers, in their colour order
+TUNED = ("fixed_time", "max_pressure", "actuated")  #: the tuned baselines, in their grey order
+DENSITY_CMAP = "viridis"
+SPEED_CMAP = "cividis"
+PHASE_COLORS = {1: "#E8001C", -1: "#BDBDBD"}  #: main street at a stop line: red, lost time (green: no mark)
 
 
 def apply() -> None:
-    sns.set_theme(context="paper", style="whitegrid", palette=OKABE_ITO, font_scale=1.0)
-    plt.rcParams.update({"figure.dpi": 150, "savefig.bbox": "tight", "pdf.fonttype": 42, "axes.titlesize": 10})
+    """The rcParams of every figure."""
+    plt.rcdefaults()
+    plt.rcParams.update({
+        "figure.dpi": 150, "savefig.dpi": 200, "savefig.bbox": "tight", "savefig.pad_inches": 0.03,
+        "pdf.fonttype": 42, "ps.fonttype": 42, "font.family": "DejaVu Sans", "font.size": 8,
+        "axes.titlesize": 8, "axes.labelsize": 8, "xtick.labelsize": 7, "ytick.labelsize": 7,
+        "legend.fontsize": 7, "legend.frameon": False, "axes.spines.top": False, "axes.spines.right": False,
+        "axes.grid": True, "grid.color": "0.9", "grid.linewidth": 0.5, "lines.linewidth": 1.2,
+    })
 
 
-def controller_colors(names: list[str]) -> dict[str, str]:
-    """A fixed colour per controller name, stable across figures."""
-    order = sorted(names, key=lambda n: (not n in ("ppo", "dqn"), n))  # noqa: E713
-    return {n: OKABE_ITO[i % len(OKABE_ITO)] for i, n in enumerate(order)}
+def kind_of(name: str, kinds: dict[str, str] | None = None) -> str:
+    """rl, tuned or reference: from the results' ``kind`` when given, else from the name."""
+    if kinds and name in kinds:
+        return kinds[name]
+    return "rl" if name in LEARNED else "tuned" if name in TUNED else "reference"
+
+
+def order(names: list[str], kinds: dict[str, str] | None = None) -> list[str]:
+    """Learned controllers first, then tuned baselines, then the reference rows; a fixed order
+    within each (known names first, the rest in natural order: fixed 60 before fixed 120)."""
+    rank = {"rl": 0, "tuned": 1, "reference": 2}
+
+    def key(n: str) -> tuple:
+        k = kind_of(n, kinds)
+        known = LEARNED if k == "rl" else TUNED if k == "tuned" else ()
+        natural = [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", n)]
+        return rank.get(k, 3), known.index(n) if n in known else len(known), natural
+
+    return sorted(names, key=key)
+
+
+def color(name: str, kinds: dict[str, str] | None = None) -> str:
+    """The controller's colour: colour for a learned one, grey for a baseline (stable everywhere)."""
+    k = kind_of(name, kinds)
+    if k == "rl":
+        i = LEARNED.index(name) if name in LEARNED else len(LEARNED) + sum(map(ord, name))
+        return OKABE_ITO[i % len(OKABE_ITO)]
+    if k == "tuned":
+        i = TUNED.index(name) if name in TUNED else sum(map(ord, name))
+        return TUNED_GREYS[i % len(TUNED_GREYS)]
+    return REFERENCE_GREY
+
+
+def label(name: str, wrap: int | None = None) -> str:
+    """How a controller is named on a figure; broken into lines of at most ``wrap`` characters."""
+    text = {"ppo": "PPO", "dqn": "DQN", "fixed_time": "fixed-time (tuned)", "max_pressure": "max-pressure (tuned)",
+            "actuated": "actuated (tuned)", "random": "random"}.get(name, name.replace("_", " "))
+    return "\n".join(textwrap.wrap(text, wrap, break_long_words=True)) if wrap else text
+
+
+def legend_columns(labels: list[str], width: float = FULL_WIDTH, fontsize: float = 7.0) -> int:
+    """How many columns a one-row-first legend of ``labels`` can have across ``width`` (in) at
+    ``fontsize`` (pt): the widest label, its handle and padding decide."""
+    widest = max((max(len(line) for line in lab.split("\n")) for lab in labels), default=1)
+    per_column = (widest * 0.6 * fontsize + 3.5 * fontsize) / 72.0  # in: average glyph, handle and gap
+    return max(1, min(len(labels), int(width * 0.95 / per_column)))
 
 
 def save(fig: plt.Figure, pdf: str | Path, png: str | Path, footer: str | None = None) -> None:
-    """Write the figure as PDF and PNG; ``footer`` (the producing run) goes in small print at the bottom."""
+    """Write the figure as PDF and PNG (``footer``: see :func:`add_footer`)."""
     if footer:
-        fig.text(0.005, 0.002, footer, fontsize=4.5, color="0.4", ha="left", va="bottom")
+        add_footer(fig, footer)
     for path in (pdf, png):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path)
     plt.close(fig)
+
+
+def add_footer(fig: plt.Figure, footer: str) -> None:
+    """The provenance line in small print under everything: the figure's ``supxlabel``, which the
+    constrained layout every figure uses keeps clear of the axes and inside the figure."""
+    fig.supxlabel(footer, x=0.0, ha="left", fontsize=5, color="0.35")
+
+
+def figure(nrows: int = 1, ncols: int = 1, width: float = FULL_WIDTH, height: float = 2.5, **kwargs: Any):
+    """``plt.subplots`` with the house layout (constrained: no text overlaps an axes, nothing
+    leaves the figure) at one of the two widths."""
+    return plt.subplots(nrows, ncols, figsize=(width, height), layout="constrained", squeeze=False, **kwargs)
+
+
+def _drawn_tick_labels(axis: Any) -> list[Any]:
+    """The tick labels matplotlib will draw: those of ticks inside the view (``get_ticklabels``
+    also returns the ones it skips)."""
+    return [label for tick in axis._update_ticks() for label in (tick.label1, tick.label2)
+            if label.get_visible()]
+
+
+def texts(fig: plt.Figure) -> list[tuple[str, Any]]:
+    """Every visible, non-empty text artist of ``fig`` that is drawn: (what it is, the artist)."""
+    found: list[tuple[str, Any]] = []
+    for t in fig.texts:
+        what = ("suptitle" if t is fig._suptitle else "supxlabel (footer)" if t is fig._supxlabel else
+                "supylabel" if t is fig._supylabel else f"figure text {t.get_text()!r}")
+        found.append((what, t))
+    for i, ax in enumerate(fig.axes):
+        where = f"axes {i}"
+        found += [(f"{where} title", t) for t in (ax.title, ax._left_title, ax._right_title)]
+        found += [(f"{where} x label", ax.xaxis.label), (f"{where} y label", ax.yaxis.label)]
+        found += [(f"{where} x offset", ax.xaxis.get_offset_text()), (f"{where} y offset", ax.yaxis.get_offset_text())]
+        if ax.axison:
+            found += [(f"{where} x tick {t.get_text()!r}", t) for t in _drawn_tick_labels(ax.xaxis)]
+            found += [(f"{where} y tick {t.get_text()!r}", t) for t in _drawn_tick_labels(ax.yaxis)]
+        found += [(f"{where} text {t.get_text()!r}", t) for t in ax.texts]
+        for legend in (a for a in ax.get_children() if isinstance(a, Legend) and a.get_visible()):
+            found += [(f"{where} legend {t.get_text()!r}", t) for t in legend.get_texts()]
+            found.append((f"{where} legend title", legend.get_title()))
+    for legend in fig.legends:
+        found += [(f"figure legend {t.get_text()!r}", t) for t in legend.get_texts()]
+        found.append(("figure legend title", legend.get_title()))
+    return [(what, t) for what, t in found if t.get_visible() and t.get_text().strip()]
+
+
+def text_problems(fig: plt.Figure, tolerance: float = 1.0) -> list[str]:
+    """Where two text artists of ``fig`` overlap, or one leaves the figure (matplotlib's own
+    bounding boxes, in display pixels, with ``tolerance`` px of slack); empty when the layout is clean."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    width, height = fig.get_figwidth() * fig.dpi, fig.get_figheight() * fig.dpi
+    boxes = [(what, t.get_window_extent(renderer)) for what, t in texts(fig)]
+    problems = []
+    for what, b in boxes:
+        if b.x0 < -tolerance or b.y0 < -tolerance or b.x1 > width + tolerance or b.y1 > height + tolerance:
+            problems.append(f"{what} leaves the figure: {b.bounds} outside (0, 0, {width:.0f}, {height:.0f})")
+    for i in range(len(boxes)):
+        for j in range(i + 1, len(boxes)):
+            (wa, a), (wb, b) = boxes[i], boxes[j]
+            if (min(a.x1, b.x1) - max(a.x0, b.x0) > tolerance and min(a.y1, b.y1) - max(a.y0, b.y0) > tolerance):
+                problems.append(f"{wa} overlaps {wb}")
+    return problems

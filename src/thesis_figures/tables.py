@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import results
+from . import results, style
 
 METRIC_LABELS = {
     "avg_travel_time_s": "Travel time (s)", "avg_delay_s": "Delay (s/veh)", "throughput_veh_h": "Throughput (veh/h)",
@@ -35,42 +35,76 @@ def _p(p: float | None) -> str:
     return "n/a" if p is None else ("<0.001" if p < 0.001 else f"{p:.3f}")
 
 
+def _num(v: float | None, fmt: str = "{:.1f}") -> str:
+    return "n/a" if v is None or pd.isna(v) else fmt.format(v)
+
+
 def controller_tables(evaluation_path: str | Path, out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """controller_performance.{csv,tex} and rl_vs_baselines.{csv,tex}."""
+    """controller_performance, rl_vs_baselines, tuned_baselines and sensitivity, each .csv and .tex."""
     data = results.evaluation(evaluation_path)
-    rows = []
-    for name, c in data["controllers"].items():
-        for metric, s in c["summary"].items():
-            rows.append({"controller": name, "kind": c["kind"], "metric": metric, **s})
+    levels = sorted(data["levels"], key=lambda lv: data["levels"][lv]["demand_scale"])
+    rows, wide, comp, tuned_rows = [], [], [], []
+    for level in levels:
+        lv = data["levels"][level]
+        kinds = results.kinds(lv)
+        for name in style.order(list(lv["controllers"]), kinds):
+            c = lv["controllers"][name]
+            for metric, s in c["summary"].items():
+                rows.append({"level": level, "controller": name, "kind": c["kind"], "metric": metric, **s})
+            row = {"Level": level, "Controller": style.label(name)}
+            for m in ("avg_delay_s", "avg_travel_time_s", "throughput_veh_h", "avg_queue_veh"):
+                s = c["summary"][m]
+                row[METRIC_LABELS[m]] = f"{s['mean']:.1f} [{s['ci95_low']:.1f}, {s['ci95_high']:.1f}]"
+            row["n"] = f"{c['summary']['avg_delay_s']['n']} {'seeds' if c['kind'] == 'rl' else 'draws'}"
+            wide.append(row)
+        for agent in style.order(list(lv["comparisons"]), kinds):  # the figures' order, here too
+            bases = lv["comparisons"][agent]
+            for base in style.order(list(bases), kinds):
+                for metric, r in bases[base].items():
+                    comp.append({"level": level, "agent": agent, "baseline": base, "metric": metric, **r})
+        for name, t in lv["tuned"].items():
+            tuned_rows.append({"level": level, "baseline": name, **{f"param_{k}": v for k, v in t["params"].items()},
+                               "validation_avg_delay_s": t["validation"]["avg_delay_s"],
+                               "settings_tried": len(t["sweep"])})
     perf = pd.DataFrame(rows)
     perf.to_csv(out / "controller_performance.csv", index=False)
-    shown = [m for m in ("avg_travel_time_s", "avg_delay_s", "throughput_veh_h", "avg_queue_veh")]
-    wide = []
-    for name, c in data["controllers"].items():
-        row = {"Controller": name}
-        for m in shown:
-            s = c["summary"][m]
-            row[METRIC_LABELS[m]] = f"{s['mean']:.1f} ± {(s['ci95_high'] - s['ci95_low']) / 2:.1f}"
-        wide.append(row)
     (out / "controller_performance.tex").write_text(latex_table(
-        pd.DataFrame(wide), "Controllers: mean over seeds ± half-width of the 95% confidence interval",
-        "tab:controller-performance"))
-    comp = []
-    for rl, bases in data["comparisons"].items():
-        for base, metrics in bases.items():
-            for metric, r in metrics.items():
-                comp.append({"rl": rl, "baseline": base, "metric": metric, **r})
+        pd.DataFrame(wide), "Controllers on the test draws: mean [95% bootstrap interval]; agents over training "
+        "seeds, baselines over the test draws", "tab:controller-performance"))
     comparisons = pd.DataFrame(comp)
     comparisons.to_csv(out / "rl_vs_baselines.csv", index=False)
-    tt = comparisons[comparisons["metric"] == "avg_travel_time_s"]
+    primary = comparisons[comparisons["family"] == "primary"]
     tex = pd.DataFrame({
-        "RL": tt["rl"], "Baseline": tt["baseline"], "RL (s)": tt["rl_mean"].map("{:.1f}".format),
-        "Baseline (s)": tt["baseline_mean"].map("{:.1f}".format),
-        "Improvement (%)": tt["improvement_pct"].map(lambda v: "n/a" if v is None or pd.isna(v) else f"{v:.1f}"),
-        "p (Welch)": tt["p_value_welch"].map(lambda v: _p(None if pd.isna(v) else v)),
+        "Level": primary["level"], "Agent": primary["agent"].map(style.label),
+        "Baseline": primary["baseline"].map(style.label),
+        "Difference (s/veh)": [f"{d:+.1f} [{_num(lo, '{:+.1f}')}, {_num(hi, '{:+.1f}')}]" for d, lo, hi in
+                               zip(primary["diff_mean"], primary["diff_ci95_low"], primary["diff_ci95_high"],
+                                   strict=True)],
+        "Improvement (%)": primary["improvement_pct"].map(lambda v: _num(v)),
+        "p (t)": primary["p_ttest"].map(lambda v: _p(None if pd.isna(v) else v)),
+        "p (Wilcoxon)": primary["p_wilcoxon"].map(lambda v: _p(None if pd.isna(v) else v)),
+        "p (Holm)": primary["p_holm"].map(lambda v: _p(None if pd.isna(v) else v)),
+        "n": primary["n"],
     })
     (out / "rl_vs_baselines.tex").write_text(latex_table(
-        tex, "Average travel time: RL against every baseline (Welch t-test over seeds)", "tab:rl-vs-baselines"))
+        tex, "Delay per vehicle: every agent against every tuned baseline (paired over the test draws, at seed "
+        "level; Holm-Bonferroni over this primary family)", "tab:rl-vs-baselines"))
+    tuned = pd.DataFrame(tuned_rows)
+    tuned.to_csv(out / "tuned_baselines.csv", index=False)
+    tuned_tex = pd.DataFrame({
+        "Level": tuned["level"], "Baseline": tuned["baseline"].map(style.label),
+        "Chosen setting": [", ".join(f"{k[6:]} {v:g}" if isinstance(v, float) else f"{k[6:]} {v}"
+                                     for k, v in r.items() if k.startswith("param_") and not pd.isna(v))
+                           for r in tuned.to_dict("records")],
+        "Validation delay (s/veh)": tuned["validation_avg_delay_s"].map("{:.1f}".format),
+        "Settings tried": tuned["settings_tried"],
+    })
+    (out / "tuned_baselines.tex").write_text(latex_table(
+        tuned_tex, "Baselines tuned on the validation draws (the setting with the lowest mean delay)",
+        "tab:tuned-baselines"))
+    sens = primary[["level", "agent", "baseline", "improvement_pct", "diff_mean", "diff_ci95_low", "diff_ci95_high",
+                    "baseline_mean", "p_holm", "significant", "n"]]
+    sens.to_csv(out / "sensitivity.csv", index=False)
     return perf, comparisons
 
 
@@ -78,7 +112,8 @@ def hyperparameter_table(training_path: str | Path, out: Path) -> pd.DataFrame:
     """hyperparameters.{csv,tex}: what each algorithm was actually trained with."""
     data = results.load_json(training_path)
     rows = []
-    for algo, seeds in results.field(data, "runs", training_path).items():
+    runs = results.field(data, "runs", training_path)
+    for algo, seeds in next(iter(runs.values())).items():
         first = next(iter(seeds.values()))
         hp = dict(results.field(first, "hyperparameters", f"{training_path} (runs.{algo})"))
         hp["timesteps"] = first.get("timesteps")
@@ -103,29 +138,33 @@ def riemann_tables(validation_dir: str | Path, out: Path) -> pd.DataFrame:
 
 
 def sanity_checks(run_dir: str | Path) -> pd.DataFrame:
-    """Implausible results: zero spread over seeds, RL identical to a baseline, short learning curves."""
+    """Implausible results: zero spread over seeds, an agent identical to a baseline, short learning curves."""
     run_dir = Path(run_dir)
     ev = results.evaluation(run_dir / "evaluation_results.json")
     train = results.load_json(run_dir / "training_metrics.json")
     found = []
-    for name, c in ev["controllers"].items():
-        for metric, s in c["summary"].items():
-            if s["n"] > 1 and s["std"] == 0.0 and metric != "phase_switches":
-                found.append(("zero_std", name, f"{metric} has zero standard deviation over {s['n']} seeds"))
-    means = {n: tuple(round(s["mean"], 9) for s in c["summary"].values()) for n, c in ev["controllers"].items()}
-    for rl in (n for n, c in ev["controllers"].items() if c["kind"] == "rl"):
-        for base in (n for n, c in ev["controllers"].items() if c["kind"] == "baseline"):
-            if means[rl] == means[base]:
-                found.append(("identical", rl, f"every metric of {rl} equals {base}'s"))
+    for level, lv in ev["levels"].items():
+        ctrls = lv["controllers"]
+        for name, c in ctrls.items():
+            for metric, s in c["summary"].items():
+                if c["kind"] == "rl" and s["n"] > 1 and s["std"] == 0.0 and metric != "phase_switches":
+                    found.append(("zero_std", f"{name} at {level}", f"{metric} has zero standard deviation over "
+                                  f"{s['n']} seeds"))
+        means = {n: tuple(round(s["mean"], 9) for s in c["summary"].values()) for n, c in ctrls.items()}
+        for rl in (n for n, c in ctrls.items() if c["kind"] == "rl"):
+            for base in (n for n, c in ctrls.items() if c["kind"] != "rl"):
+                if means[rl] == means[base]:
+                    found.append(("identical", f"{rl} at {level}", f"every metric of {rl} equals {base}'s"))
     params = train.get("parameters", {})
     decisions = max(1, int(round(params.get("episode_length", 1) / params.get("decision_interval", 1))))
-    for algo, seeds in train.get("runs", {}).items():
-        for seed, rec in seeds.items():
-            expected = int(rec.get("timesteps", 0)) // decisions
-            got = len(rec.get("learning_curve", {}).get("timesteps", []))
-            if got < expected:
-                found.append(("short_curve", f"{algo} seed {seed}",
-                              f"learning curve has {got} episodes, {expected} expected from the timesteps"))
+    for level, algos in train.get("runs", {}).items():
+        for algo, seeds in algos.items():
+            for seed, rec in seeds.items():
+                expected = int(rec.get("timesteps", 0)) // decisions
+                got = len(rec.get("learning_curve", {}).get("timesteps", []))
+                if got < expected:
+                    found.append(("short_curve", f"{algo} seed {seed} at {level}",
+                                  f"learning curve has {got} episodes, {expected} expected from the timesteps"))
     df = pd.DataFrame(found, columns=["check", "subject", "detail"])
     for row in df.itertuples():
         print(f"SANITY WARNING [{row.check}] {row.subject}: {row.detail}", file=sys.stderr)

@@ -1,9 +1,10 @@
 """Every downloaded kernel run in MLflow: one MLflow run per kernel run, found again by its nonce.
 
 What a run gets: the experiment's parameters (flattened, ``ppo.learning_rate`` …); each
-controller's metrics (``<controller>/<metric>``: the mean over training seeds, with ``…_ci95_low``
-and ``…_ci95_high``; with demand levels, ``<level>/<controller>/<metric>``); the learning curves as
-step metrics (``learning_curve/<algo>/seed<k>``, step = training timesteps); the evaluation and
+controller's metrics per demand level (``<level>/<controller>/<metric>``: the mean over training
+seeds for an agent, over the test draws for a baseline, with ``…_ci95_low`` and ``…_ci95_high``,
+the bootstrap interval); the learning curves as
+step metrics (``learning_curve/<level>/<algo>/seed<k>``, step = training timesteps); the evaluation and
 training JSON, the figures and the tables as artifacts; the commit, the HEAD it came from, the
 nonce, backend, device and run id as tags.  Logging the same kernel run again (the figures were
 redrawn) finds its MLflow run by the nonce tag and only replaces the artifacts: parameters and
@@ -49,11 +50,10 @@ def _flatten(prefix: str, value: Any, out: dict[str, str]) -> None:
 
 def _controller_metrics(evaluation: dict[str, Any]) -> dict[str, float]:
     metrics = {}
-    levels = evaluation.get("levels") or {"": evaluation}
-    for level, data in levels.items():
-        for name, c in data.get("controllers", {}).items():
+    for level, data in evaluation["levels"].items():
+        for name, c in data["controllers"].items():
             for metric, s in c["summary"].items():
-                key = f"{level}/{name}/{metric}" if level else f"{name}/{metric}"
+                key = f"{level}/{name}/{metric}"
                 metrics[key] = s["mean"]
                 for bound in ("ci95_low", "ci95_high"):
                     if s.get(bound) is not None:
@@ -86,10 +86,11 @@ def track_run(run_dir: str | Path, artifacts: list[str | Path], tracking_uri: st
         params: dict[str, str] = {}
         _flatten("", summary.get("parameters") or {}, params)
         metrics = [Metric(k, float(v), 0, 0) for k, v in _controller_metrics(evaluation).items() if v is not None]
-        for algo, seeds in results.learning_curves(run_dir / "training_metrics.json").items():
-            for seed, curve in seeds.items():
-                metrics += [Metric(f"learning_curve/{algo}/seed{seed}", r, 0, int(t))
-                            for t, r in zip(curve["timesteps"], curve["episode_return"], strict=True)]
+        for level, algos in results.learning_curves(run_dir / "training_metrics.json").items():
+            for algo, seeds in algos.items():
+                for seed, curve in seeds.items():
+                    metrics += [Metric(f"learning_curve/{level}/{algo}/seed{seed}", r, 0, int(t))
+                                for t, r in zip(curve["timesteps"], curve["episode_return"], strict=True)]
         for i in range(0, len(metrics), 1000):  # MLflow takes at most 1000 metrics per batch
             client.log_batch(run_id, metrics=metrics[i:i + 1000])
         items = [Param(k, v[:6000]) for k, v in sorted(params.items())]
@@ -110,8 +111,8 @@ def track_run(run_dir: str | Path, artifacts: list[str | Path], tracking_uri: st
 
 
 def _simulators(training: dict[str, Any]) -> dict[str, Any]:
-    return {f"{algo}/{seed}": rec.get("simulator") for algo, seeds in training.get("runs", {}).items()
-            for seed, rec in seeds.items()}
+    return {f"{level}/{algo}/{seed}": rec.get("simulator") for level, algos in training.get("runs", {}).items()
+            for algo, seeds in algos.items() for seed, rec in seeds.items()}
 
 
 def track_all(parts: list[str | Path], artifacts: list[str | Path], tracking_uri: str, experiment: str,

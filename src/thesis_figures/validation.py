@@ -5,14 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter
 
 from . import results, style
 
+CASE_COLORS = style.OKABE_ITO + ["#7F7F7F"]
 
-def riemann(run_dir: str | Path, pdf: str | Path, png: str | Path,
-            footer: str | None = None) -> None:
-    """Numerical (MUSCL, finest grid) against exact density for every Riemann case, and L1 error
-    against resolution (log-log) with the observed order."""
+
+def riemann(run_dir: str | Path) -> plt.Figure:
+    """Numerical (MUSCL-RK2, finest grid) against exact density for every Riemann case (top), and
+    the L1 error against the number of cells, log-log, with the observed order of the finest pair
+    (bottom; solid MUSCL-RK2, dotted first order)."""
     import pandas as pd
 
     validation_dir = Path(run_dir) / "validation"
@@ -20,35 +24,54 @@ def riemann(run_dir: str | Path, pdf: str | Path, png: str | Path,
     cases = list(dict.fromkeys(table["case"]))
     style.apply()
     ncol = 3
-    nrow = -(-len(cases) // ncol) + 1
-    fig = plt.figure(figsize=(style.TEXT_WIDTH_IN, 1.7 * nrow + 0.5))
-    grid = fig.add_gridspec(nrow, ncol)
+    nrow = -(-len(cases) // ncol)
+    fig = plt.figure(figsize=(style.FULL_WIDTH, 1.35 * nrow + 2.3), layout="constrained")
+    grid = fig.add_gridspec(nrow + 1, ncol, height_ratios=[1] * nrow + [1.6])
     for i, case in enumerate(cases):
         path = validation_dir / f"riemann_{case}.csv"
         if not path.exists():
             raise results.ResultsError(f"{path}: file missing")
         df = pd.read_csv(results.verified(path))
         ax = fig.add_subplot(grid[i // ncol, i % ncol])
-        cls = "rho_m" if case.startswith("moto") else "rho_c"
+        x = df["x"] / 1000.0
         if case.startswith("mixed"):
-            ax.plot(df["x"], df["rho_m"], lw=1, label="motorcycles")
-            ax.plot(df["x"], df["rho_c"], lw=1, label="cars")
+            ax.plot(x, df["rho_m"], lw=1, color=style.OKABE_ITO[1], label="motorcycles")
+            ax.plot(x, df["rho_c"], lw=1, color=style.OKABE_ITO[0], label="cars")
         else:
-            ax.plot(df["x"], df["rho_exact"], color="k", lw=1, label="exact")
-            ax.plot(df["x"], df[cls], color=style.OKABE_ITO[0], lw=1, ls="--", label="MUSCL-RK2")
-        ax.set_title(case.replace("_", " "), fontsize=7)
+            cls = "rho_m" if case.startswith("moto") else "rho_c"
+            ax.plot(x, df["rho_exact"], color="k", lw=1, label="exact")
+            ax.plot(x, df[cls], color=style.OKABE_ITO[0], lw=1, ls="--", label="MUSCL-RK2")
+        ax.set_title(case.replace("_", " "), pad=2)
+        if i // ncol == nrow - 1 or i + ncol >= len(cases):
+            ax.set_xlabel("x (km)")
         ax.tick_params(labelsize=6)
-        if i == 0:
-            ax.legend(fontsize=6)
-    ax = fig.add_subplot(grid[nrow - 1, :])
-    for (case, scheme), g in table.groupby(["case", "scheme"], sort=False):
-        g = g.sort_values("n_cells")
-        order = g["order"].dropna()
-        ax.loglog(g["n_cells"], g["l1_error"], marker="o", ms=2, lw=0.8,
-                  ls="-" if scheme == "muscl_rk2" else ":",
-                  label=f"{case} {scheme} (order {order.iloc[-1]:.2f})" if len(order) else f"{case} {scheme}")
+        ax.locator_params(nbins=3)
+        if i % ncol == 0:
+            ax.set_ylabel("veh/km")
+    ax = fig.add_subplot(grid[nrow, :2])
+    handles = []
+    for k, case in enumerate(cases):
+        for scheme, ls in (("muscl_rk2", "-"), ("first_order", ":")):
+            g = table[(table["case"] == case) & (table["scheme"] == scheme)].sort_values("n_cells")
+            if g.empty:
+                continue
+            line, = ax.loglog(g["n_cells"], g["l1_error"], marker="o", ms=2, lw=0.8, ls=ls,
+                              color=CASE_COLORS[k % len(CASE_COLORS)])
+            if scheme == "muscl_rk2":
+                order = g["order"].dropna()
+                handles.append((line, f"{case.replace('_', ' ')} ({order.iloc[-1]:.2f})" if len(order) else case))
     ax.set_xlabel("cells")
     ax.set_ylabel("L1 density error (veh)")
-    ax.legend(fontsize=4.5, ncol=3)
-    fig.suptitle("Riemann problems: profiles at t = 25 s (top) and convergence (bottom)", fontsize=9)
-    style.save(fig, pdf, png, footer)
+    ax.xaxis.set_major_locator(FixedLocator(sorted(set(table["n_cells"]))))
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_locator(NullLocator())
+    key = fig.add_subplot(grid[nrow, 2])
+    key.axis("off")
+    profiles = [Line2D([], [], color="k", lw=1), Line2D([], [], color=style.OKABE_ITO[0], lw=1, ls="--"),
+                Line2D([], [], color=style.OKABE_ITO[1], lw=1), Line2D([], [], color=style.OKABE_ITO[0], lw=1)]
+    fig.legend(profiles, ["exact", "MUSCL-RK2", "motorcycles (mixed case)", "cars (mixed case)"],
+               loc="outside upper center", ncols=4)
+    schemes = [Line2D([], [], color="0.3", lw=0.8), Line2D([], [], color="0.3", lw=0.8, ls=":")]
+    key.legend([h for h, _ in handles] + schemes, [t for _, t in handles] + ["MUSCL-RK2", "first order"],
+               loc="center left", fontsize=5.5, title="convergence (observed order)", title_fontsize=6)
+    return fig
