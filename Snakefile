@@ -36,6 +36,7 @@ include: "rules/common.smk"
 include: "rules/sync.smk"
 include: "rules/kernel.smk"
 include: "rules/figures.smk"
+include: "rules/thesis.smk"
 
 
 # The kernel chain talks to git and to the backend (and waits): it never becomes a cluster job
@@ -49,6 +50,7 @@ localrules:
     download,
     plots,
     thesis,
+    archive,
 
 
 rule all:

@@ -6,6 +6,7 @@ ROOT = Path(workflow.basedir)
 if str(ROOT / "src") not in sys.path:
     sys.path.insert(0, str(ROOT / "src"))
 
+from kernel_runner.archive import restore
 from kernel_runner.backends import check_settings, kernel_metadata, session_resource
 from kernel_runner.download import check_download, request_download_again
 from kernel_runner.gitsync import content_hash, run_digest
@@ -68,6 +69,18 @@ def run_metadata(mode, part=None):
 
 _FILES_DIGEST = []
 _RUNS = {}
+# examiner mode: `--config restore=<archive>` puts the archived runs in place (verified) and the
+# workflow works on them instead of computing its own runs for that mode: no kernel is launched
+RESTORED = restore(config["restore"], ROOT) if config.get("restore") else None
+if RESTORED:
+    _RUNS[RESTORED["mode"]] = {
+        run: {k: info[k] for k in ("part", "parameters", "extra", "digest")}
+        for run, info in RESTORED["runs"].items()
+    }
+    print(
+        f"restored {len(RESTORED['runs'])} run(s) of mode {RESTORED['mode']} from {config['restore']}",
+        file=sys.stderr,
+    )
 
 
 def runs_of(mode):
@@ -140,6 +153,13 @@ def downloaded(wildcards):
     return f"results/{wildcards.mode}/merged/{merged_id(wildcards.mode)}"
 
 
+def caption_facts(wildcards, input):
+    """What a report caption states about the run it shows (run, commit, n, test)."""
+    from thesis_figures.results import caption_facts as facts
+
+    return facts(input.run)
+
+
 def completions(wildcards):
     """The completion records of the mode's runs: read by every rule that reads downloads, so that
     touching one (check_downloads) reruns them, and the download of a deleted output with them.
@@ -170,6 +190,23 @@ SHARED_FIGURE_CODE = [
     for m in ("__init__", "catalog", "logs", "results", "style")
 ]
 TABLE_CODE = SHARED_FIGURE_CODE + [str(ROOT / "src" / "thesis_figures" / "tables.py")]
+# the chapter: its sources (yours, in thesis/), the numbers' code and the build's code
+THESIS_SOURCES = sorted(str(p) for p in (ROOT / "thesis").iterdir() if p.is_file())
+NUMBERS_CODE = [
+    str(ROOT / "src" / "thesis_figures" / f"{m}.py")
+    for m in ("__init__", "logs", "results", "numbers")
+]
+CHAPTER_CODE = [
+    str(ROOT / "src" / "thesis_figures" / f"{m}.py")
+    for m in ("__init__", "logs", "chapter")
+]
+
+
+def results_epoch(wildcards, input):
+    """When the results were produced (s since 1970): the chapter's PDF dates."""
+    from thesis_figures.results import produced_at
+
+    return produced_at(downloaded(wildcards))
 
 
 def figure_code(figure):

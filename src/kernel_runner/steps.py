@@ -181,3 +181,14 @@ def download(*, launch_file: Path, complete_file: Path, output: Path, backend: s
         write_json_atomic(complete_file, complete)
     _log(log, f"downloaded {len(summary['files'])} verified files of run {record['run_id']} into {output}")
     return summary
+
+
+@_reported
+def pack_archive(mode: str, runs: dict[str, Any], root: str | Path, archive: str | Path, checksum: str | Path,
+                 metadata: str | Path, settings: dict[str, Any], log: str | Path) -> None:
+    """The examiner's archive of the finished runs of ``mode`` (:mod:`kernel_runner.archive`)."""
+    from .archive import pack
+
+    index = pack(mode, runs, root, archive, checksum, metadata, settings)
+    _log(log, f"packed {len(index['runs'])} run(s), {len(index['files'])} files, into {archive} "
+              f"({Path(archive).stat().st_size // 1024} KiB); checksum {checksum}, metadata {metadata}")
