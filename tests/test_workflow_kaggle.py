@@ -155,4 +155,6 @@ def test_fan_out_runs_kernels_in_parallel_under_the_session_cap(setup, cap):
     overlap = a[1] > b[0]
     assert overlap == (cap == 2), (cap, a, b)
     merged = list((repo / "results" / "quick" / "merged").glob("*/evaluation_results.json"))
-    assert merged and set(json.loads(merged[-1].read_text())["comparisons"]) == {"ppo", "dqn"}
+    assert merged
+    data = json.loads(merged[-1].read_text())
+    assert set(data["levels"][data["headline_level"]]["comparisons"]) == {"ppo", "dqn"}
