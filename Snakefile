@@ -37,6 +37,7 @@ include: "rules/sync.smk"
 include: "rules/kernel.smk"
 include: "rules/figures.smk"
 include: "rules/thesis.smk"
+include: "rules/tune.smk"
 
 
 # The kernel chain talks to git and to the backend (and waits): it never becomes a cluster job

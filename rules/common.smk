@@ -1,6 +1,9 @@
 import hashlib
+import json
 import sys
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(workflow.basedir)
 if str(ROOT / "src") not in sys.path:
@@ -13,7 +16,9 @@ from kernel_runner.gitsync import content_hash, run_digest
 from kernel_runner.interrupts import forward_interrupts_to_jobs
 from thesis_figures.catalog import FIGURES
 
-MODES = ["quick", "full"]
+MODES = ["quick", "full", "tune"]
+# the study of the RL controller's settings (mode tune) and its verdict
+TUNED = ROOT / "results" / "tune" / "best.yaml"
 
 
 wildcard_constraints:
@@ -37,14 +42,29 @@ def backend_settings():
 
 def run_parameters(mode):
     """What the kernel passes to `python -m arz_rl.run --config` (before any fan-out); the device
-    travels on its own (run.json, `--device`), so that it is said once."""
-    return {"mode": mode, **(config["experiment"].get(mode) or {})}
+    travels on its own (run.json, `--device`), so that it is said once.  A mode listed in
+    tune.apply_to takes the study's best settings (results/tune/best.yaml) when they exist, and
+    records where they came from (tuned_from); what the mode's own config sets still wins.
+    """
+    params = {"mode": mode}
+    if mode in config["tune"]["apply_to"] and TUNED.exists():
+        best = yaml.safe_load(TUNED.read_text())
+        params.update(best["parameters"])
+        params["tuned_from"] = {
+            "file": str(TUNED.relative_to(ROOT)),
+            "sha256": hashlib.sha256(TUNED.read_bytes()).hexdigest(),
+            **{k: best[k] for k in ("study", "trial", "value", "metric", "runs")},
+        }
+    params.update(config["experiment"].get(mode) or {})
+    return params
 
 
 def fan_out_parts(mode):
     """(part name, parameters) of every kernel of ``mode``: one kernel, or one per algorithm
     or per seed when `fan_out` says so."""
     params = run_parameters(mode)
+    if mode == "tune":
+        return study_workers(params)
     how = config.get("fan_out", "none")
     if how == "none":
         return [(None, params)]
@@ -57,6 +77,28 @@ def fan_out_parts(mode):
     return [
         (f"seed{base + k}", {**params, "seeds": 1, "seed": base + k})
         for k in range(params["seeds"])
+    ]
+
+
+def study_workers(params):
+    """The kernels of the study: one, keeping its Optuna journal in its own output, or
+    tune.workers of them sharing one journal on this machine's filesystem (named by the study's
+    settings, so that another study never appends to it), each with its own sampler seed.
+    """
+    workers = config["tune"]["workers"]
+    if workers == 1:
+        return [(None, params)]
+    if config["backend"] not in ("local", "slurm"):
+        raise ValueError(
+            f"tune.workers={workers} needs kernels sharing this filesystem (backend local or slurm), "
+            f"not backend={config['backend']}: set tune.workers: 1"
+        )
+    study = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
+    journal = ROOT / "results" / "tune" / "studies" / f"{study}.journal"
+    base = params.get("seed", 0)
+    return [
+        (f"worker{k}", {**params, "seed": base + k, "tune_storage": str(journal)})
+        for k in range(workers)
     ]
 
 

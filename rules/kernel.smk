@@ -20,6 +20,8 @@ rule render:
             "backend": config["backend"],
             "parameters": run_info(wc)["parameters"],
             "install": config["kernel"]["install"],
+            # the solver's validation feeds figures; a study has none
+            "validate": wc.mode != "tune",
         },
         metadata=lambda wc: run_info(wc)["extra"]["metadata"],
         check=config["kernel"]["check"],

@@ -12,7 +12,6 @@ from arz_rl import ENV_ID
 from arz_rl.baselines import FixedTime, MaxPressure, RandomController, webster_main_green
 from arz_rl.env import SignalCorridorEnv
 from arz_rl.evaluate import run_episode
-from arz_rl.train import FlatPhases
 
 
 @pytest.mark.parametrize("scenario", ["single", "corridor"])
@@ -27,11 +26,15 @@ def test_env_checkers_pass_without_warnings(scenario):
 def test_spaces():
     single = SignalCorridorEnv(scenario="single")
     corridor = SignalCorridorEnv(scenario="corridor", n_junctions=3)
-    assert isinstance(single.action_space, gym.spaces.Discrete)
-    assert list(corridor.action_space.nvec) == [2, 2, 2]
-    assert corridor.observation_space.shape == (3 * single.observation_space.shape[0],)
-    assert corridor.n_decisions == 240
-    assert FlatPhases(corridor).action_space.n == 8
+    phases = SignalCorridorEnv(scenario="corridor", n_junctions=3, actions="phases")
+    assert single.action_space == gym.spaces.Discrete(2)
+    assert corridor.action_space == gym.spaces.Discrete(8)  # joint: bit j is junction j's phase
+    assert list(phases.action_space.nvec) == [2, 2, 2]
+    assert corridor.observation_space.shape == (3 * single.observation_space.shape[0],) == (3 * 45,)
+    assert corridor.n_decisions == 360  # 10 s decisions over an hour
+    for a in range(8):
+        np.testing.assert_array_equal(corridor.phases(a), [(a >> j) & 1 for j in range(3)])
+        assert corridor.action_of(corridor.phases(a)) == a
 
 
 def _rollout(seed):
@@ -42,7 +45,7 @@ def _rollout(seed):
     rewards = []
     done = False
     while not done:
-        obs, r, term, trunc, info = env.step(rng.integers(0, 2, size=3))
+        obs, r, term, trunc, info = env.step(rng.integers(0, 8))
         out.append(obs)
         rewards.append(r)
         done = term or trunc
@@ -68,15 +71,19 @@ def test_reward_is_minus_delay_and_info_balances():
         total_delay += info["delay"]
         returns += r
         assert info["total_time"] >= info["delay"] >= 0
-    assert returns == pytest.approx(-total_delay / (15.0 * 100.0))
+    assert returns == pytest.approx(-total_delay / (10.0 * 100.0))
     assert total_delay > 0
 
 
 def test_bad_action_is_refused():
-    env = SignalCorridorEnv(scenario="corridor")
+    env = SignalCorridorEnv(scenario="corridor", actions="phases")
     env.reset(seed=0)
     with pytest.raises(ValueError, match="phase 0 or 1"):
         env.step(np.array([0, 2, 1]))
+    joint = SignalCorridorEnv(scenario="corridor")
+    joint.reset(seed=0)
+    with pytest.raises(ValueError, match=r"action must lie in \[0, 8\)"):
+        joint.step(8)
 
 
 def test_controllers_differ_and_fixed_time_follows_its_plan():
@@ -86,7 +93,7 @@ def test_controllers_differ_and_fixed_time_follows_its_plan():
         m, trace = run_episode(env, ctrl, demand_seed=3, record=isinstance(ctrl, FixedTime) and ctrl.cycle == 60)
         results[ctrl.name] = m
         if trace is not None:
-            # phase 0 holds for Webster's main green + yellow; 15 s decisions sample it
+            # phase 0 holds for Webster's main green + yellow; 10 s decisions sample it
             assert set(np.unique(trace["phase"])) <= {-1, 0, 1}
             assert trace["rho_c"].shape[0] == env.n_decisions + 1
     assert results["fixed_60"]["phase_switches"] == pytest.approx(2 * 3 * 900 / 60, abs=3)
@@ -105,7 +112,7 @@ def test_webster_split_favours_the_main_road():
 def test_batched_vec_env_matches_single_envs():
     from arz_rl.vec_env import BatchedCorridorVecEnv
 
-    kwargs = {"scenario": "corridor", "episode_length": 60.0}
+    kwargs = {"scenario": "corridor", "episode_length": 40.0}
     vec = BatchedCorridorVecEnv(4, **kwargs)
     assert vec.sim.lanes  # a batch of 4 steps in SIMD lanes
     vec.seed(7)
@@ -118,7 +125,7 @@ def test_batched_vec_env_matches_single_envs():
             getattr(env.sim, name)[0] = getattr(vec.sim, name)[b]
         singles.append(env)
     np.testing.assert_allclose(obs, np.stack([e._observation() for e in singles]), atol=1e-6)
-    actions = np.random.default_rng(1).integers(0, 2, size=(4, 4, 3))
+    actions = np.random.default_rng(1).integers(0, 8, size=(4, 4))
     for k in range(4):
         obs, rewards, dones, infos = vec.step(actions[k])
         for b, env in enumerate(singles):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from workflow_helpers import (
     REPO,
     git,
@@ -237,3 +238,34 @@ def test_report_renders_in_headless_chromium(repo, tmp_path):
         shots[figure] = pixels
     for a, b in itertools.combinations(FIGURES, 2):  # each page shows its own figure
         assert np.abs(shots[a] - shots[b]).mean() > 0.005, f"the pages of {a} and {b} look the same"
+
+
+def test_an_optuna_study_of_two_parallel_kernels_feeds_the_runs_that_ask_for_it(repo):
+    """`results/tune/best.yaml`: two local kernels run one trial each on one Optuna journal; the
+    verdict is the better of the two; a mode in tune.apply_to then runs with those settings."""
+    workers = "tune={workers: 2, apply_to: [quick]}"
+    assert planned_rules(repo, "results/tune/best.yaml", "--config", workers) == sorted(
+        [*["sync", "render", "push", "poll", "download"] * 2, "tune_best"])
+    out = snakemake(repo, "results/tune/best.yaml", "--config", workers)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    (journal,) = (repo / "results" / "tune" / "studies").glob("*.journal")
+    records = [json.loads((r / "output" / "tuning.json").read_text()) for r in runs(repo, "tune")]
+    assert len(records) == 2 and {r["journal"] for r in records} == {str(journal)}
+    trials = {t["number"]: t for r in records for t in r["trials"] if t["state"] == "COMPLETE"}
+    assert set(trials) == {0, 1}
+    best = yaml.safe_load((repo / "results" / "tune" / "best.yaml").read_text())
+    assert best["value"] == min(t["value"] for t in trials.values()) and best["completed_trials"] == 2
+    assert best["scored_on"] == "validation draws"
+    # quick takes the study's settings: a new run, whose parameters say where they came from
+    assert planned_rules(repo, PLOTS, "--config", workers) == CHAIN
+    assert planned_rules(repo, PLOTS) == []  # without apply_to, the runs so far stand
+    dry = snakemake(repo, PLOTS, "-n", "--config", workers)
+    (run,) = set(re.findall(r"results/quick/runs/([a-z]+-[a-z]+-[0-9a-f]{12})/kernel/run\.json", dry.stdout))
+    target = f"results/quick/runs/{run}/kernel/run.json"
+    out = snakemake(repo, target, "--config", workers)  # rendered, not launched
+    assert out.returncode == 0, out.stderr[-3000:]
+    parameters = json.loads((repo / target).read_text())["parameters"]
+    assert parameters["tuned_from"]["file"] == "results/tune/best.yaml"
+    assert parameters["tuned_from"]["trial"] == best["trial"]
+    assert parameters["decision_interval"] == best["parameters"]["decision_interval"]
+    assert parameters["timesteps"] == {"ppo": 128, "dqn": 150}  # what the mode's own config says still wins

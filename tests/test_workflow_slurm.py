@@ -173,3 +173,29 @@ def test_job_past_its_time_limit_fails_with_timeout(setup, tmp_path):
     (late,) = [r for r in runs(repo) if r not in known]
     assert not (late / "output").exists()
     assert plots(repo) == before and downloaded(repo) == kept
+
+
+def test_an_optuna_study_runs_its_trials_as_parallel_jobs_on_one_journal(setup, tmp_path):
+    """tune.workers=2: two SLURM jobs, one trial each, one Optuna journal on the shared filesystem,
+    the two trials running at the same time."""
+    import datetime as dt
+
+    repo, _ = setup
+    experiment = yaml.safe_load(TINY.read_text())["experiment"]
+    # trials long enough (~15 s) to outlast the few seconds between the two submissions
+    cfg = write_config(tmp_path / "study.yaml", experiment={**experiment, "tune": {
+        **experiment["tune"], "tune_timesteps": 300, "eval_freq": 100, "checkpoint_freq": 300}})
+    out = snakemake(repo, "results/tune/best.yaml", "--config", "tune={workers: 2, apply_to: []}", config=cfg,
+                    kill_after=LIMIT)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    tune_runs = runs(repo, "tune")
+    assert len(tune_runs) == 2 and all(submitted(r) for r in tune_runs)  # one batch job each
+    records = [json.loads((r / "output" / "tuning.json").read_text()) for r in tune_runs]
+    (journal,) = (repo / "results" / "tune" / "studies").glob("*.journal")
+    assert {r["journal"] for r in records} == {str(journal)}
+    trials = {t["number"]: t for r in records for t in r["trials"] if t["state"] == "COMPLETE"}
+    assert set(trials) == {0, 1}
+    (a, b) = (tuple(dt.datetime.fromisoformat(trials[k][e]) for e in ("started", "completed")) for k in (0, 1))
+    assert a[0] < b[1] and b[0] < a[1], (a, b)  # the two trials ran side by side
+    best = yaml.safe_load((repo / "results" / "tune" / "best.yaml").read_text())
+    assert best["completed_trials"] == 2 and best["value"] == min(t["value"] for t in trials.values())

@@ -49,7 +49,7 @@ class Controller(Protocol):
 
 
 def _as_action(env: SignalCorridorEnv, phases: np.ndarray) -> np.ndarray | int:
-    return int(phases[0]) if env.n_junctions == 1 else phases.astype(np.int64)
+    return env.action_of(phases)
 
 
 def saturation_flow(env: SignalCorridorEnv) -> float:

@@ -3,7 +3,8 @@
 ``quick`` is a seconds-long smoke run on a laptop CPU that still trains (both
 agents do gradient updates) and evaluates every controller; ``full`` is the
 thesis run.  Both use the same scenario and the same code path: only
-timesteps, seeds, episode lengths and evaluation counts change.
+timesteps, seeds, episode lengths and evaluation counts change.  ``tune`` runs
+an Optuna study of the RL controller's settings instead (:mod:`arz_rl.tune`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import Any
 from .device import REQUESTS as DEVICES
 
 ALGORITHMS = ("ppo", "dqn")
-MODES = ("quick", "full")
+MODES = ("quick", "full", "tune")
+POLICIES = ("shared", "flat")
 
 PPO_DEFAULTS: dict[str, Any] = {
     "learning_rate": 3e-4, "n_steps": 1024, "batch_size": 64, "n_epochs": 10, "gamma": 0.99,
@@ -98,9 +100,16 @@ class RunConfig:
     seed: int = 0  #: base seed; training seed k is seed + k
     scenario: str = "corridor"
     n_junctions: int = 3
-    decision_interval: float = 15.0
+    #: s between two decisions of the agents (the baselines' own intervals are tuned)
+    decision_interval: float = 10.0
     episode_length: float = 300.0
-    reward: str = "delay"
+    reward: str = "delay"  #: delay | queue | pressure (arz_rl.env)
+    switch_penalty: float = 0.0  #: reward units per signal change started
+    observation: str = "junction"  #: junction | stopline (arz_rl.env)
+    #: PPO's policy: one shared by every junction, or the flat joint policy (DQN is always flat)
+    policy: str = "shared"
+    #: episodes of max-pressure cloned into PPO's policy before it trains (0: no warm start)
+    warm_start_episodes: int = 0
     order: int = 1
     timesteps: dict[str, int] = field(default_factory=lambda: {"ppo": 3072, "dqn": 3000})
     ppo: dict[str, Any] = field(default_factory=lambda: {**PPO_DEFAULTS, "n_steps": 256})
@@ -126,6 +135,17 @@ class RunConfig:
     tune_min_greens: tuple[float, ...] = (10.0,)
     tune_max_greens: tuple[float, ...] = (40.0,)
     tune_gaps: tuple[float, ...] = (3.0,)
+    #: the RL study (mode tune, arz_rl.tune): its name, trials per worker, random trials before
+    #: TPE takes over, training timesteps per trial, the demand level it is scored at
+    tune_study: str = "arz-rl-ppo"
+    tune_trials: int = 2
+    tune_startup_trials: int = 4
+    tune_timesteps: int = 1024
+    tune_level: str = "over"
+    #: the study's Optuna journal file (shared by parallel workers); None: optuna.journal in the output
+    tune_storage: str | None = None
+    #: where settings taken from a study came from (set by the workflow: results/tune/best.yaml)
+    tuned_from: dict[str, Any] | None = None
 
     def validate(self) -> RunConfig:
         """Raise ValueError naming the field and the allowed values."""
@@ -165,6 +185,22 @@ class RunConfig:
         for name in ("tune_cycles", "tune_mp_intervals", "tune_min_greens", "tune_max_greens", "tune_gaps"):
             if not getattr(self, name) or min(getattr(self, name)) <= 0:
                 raise ValueError(f"{name}={list(getattr(self, name))}: at least one value, all > 0")
+        from .env import OBSERVATIONS, REWARDS
+
+        if self.reward not in REWARDS:
+            raise ValueError(f"reward={self.reward!r}: allowed {REWARDS}")
+        if self.observation not in OBSERVATIONS:
+            raise ValueError(f"observation={self.observation!r}: allowed {OBSERVATIONS}")
+        if self.policy not in POLICIES:
+            raise ValueError(f"policy={self.policy!r}: allowed {POLICIES}")
+        if self.switch_penalty < 0:
+            raise ValueError(f"switch_penalty={self.switch_penalty}: must be >= 0")
+        if self.warm_start_episodes < 0:
+            raise ValueError(f"warm_start_episodes={self.warm_start_episodes}: must be >= 0")
+        if self.tune_trials < 1 or self.tune_timesteps < 1 or self.tune_startup_trials < 0:
+            raise ValueError("tune_trials and tune_timesteps must be >= 1, tune_startup_trials >= 0")
+        if self.tune_level not in DEMAND_LEVELS:
+            raise ValueError(f"tune_level={self.tune_level!r}: choose among {sorted(DEMAND_LEVELS)}")
         if self.workers < 0:
             raise ValueError(f"workers={self.workers}: must be >= 0 (0: one per core)")
         return self
@@ -193,6 +229,11 @@ def mode_defaults(mode: str) -> RunConfig:
             tune_min_greens=(10.0, 15.0, 20.0, 30.0), tune_max_greens=(30.0, 45.0, 60.0, 90.0, 120.0),
             tune_gaps=(2.0, 3.0, 4.0, 5.0),
         )
+    if mode == "tune":  # a trial is a short training run; the study's settings are the tune_* fields
+        return RunConfig(mode="tune", algorithms=("ppo",), seeds=1, episode_length=3600.0, levels=("over",),
+                         ppo=dict(PPO_DEFAULTS), n_envs=4, validation_episodes=3, eval_freq=10_000,
+                         checkpoint_freq=10_000, progress_s=30.0, tune_trials=20, tune_startup_trials=8,
+                         tune_timesteps=60_000)
     raise ValueError(f"mode={mode!r}: allowed {MODES}")
 
 

@@ -21,14 +21,9 @@ from typing import Any
 import numpy as np
 
 from .baselines import Controller
-from .env import SignalCorridorEnv
+from .env import SignalCorridorEnv, feasible_phases
 from .sim.layout import ACC_ARRIVED, ACC_DELAY, ACC_EXITED, ACC_SWITCHES, ACC_TTS, JQ_INTEGRAL, JQ_MAX
 from .stats import METRICS  # noqa: F401  (re-exported)
-
-
-def phases_from_flat(action: int, n_junctions: int) -> np.ndarray:
-    """The phases (n_junctions,) encoded by a flat action: bit j is junction j's phase."""
-    return np.array([(int(action) >> j) & 1 for j in range(n_junctions)], dtype=np.int64)
 
 
 def episode_metrics(env: SignalCorridorEnv) -> dict[str, float]:
@@ -65,20 +60,21 @@ def run_episode(env: SignalCorridorEnv, controller: Controller, demand_seed: int
     main = env.sim.net.main_path
     n_cells = env.sim.net.seg_int[main, 0]
 
-    def snap(info: dict[str, Any]) -> None:
+    def snap(time: float) -> None:
         f = env.sim.fields()[0]
         frames.append(np.concatenate([f[s, :, :n] for s, n in zip(main, n_cells, strict=True)], axis=1))
-        phases.append(np.where(info["in_transition"], -1, info["phase"]))
-        queues.append(info["queue"])
-        times.append(info["time"])
+        state = env.signal_state()
+        phases.append(np.where(state["in_transition"], -1, state["phase"]))
+        queues.append(state["queue"])
+        times.append(time)
 
     if record:
-        snap(env._info(np.zeros_like(env.sim.acc[0]), np.zeros(env.n_junctions)))
+        snap(float(env.sim.t[0]))
     while True:
         obs, reward, terminated, truncated, info = env.step(controller.act(obs, env))
         total_reward += reward
         if record:
-            snap(info)
+            snap(info["time"])
         if terminated or truncated:
             break
     metrics = episode_metrics(env)
@@ -97,22 +93,36 @@ def run_episode(env: SignalCorridorEnv, controller: Controller, demand_seed: int
 
 
 class AgentController:
-    """A trained stable-baselines3 policy, acting deterministically (at the run's decision interval)."""
+    """A trained policy acting deterministically at the run's decision interval.
+
+    ``shared``: one policy for every junction (:class:`arz_rl.vec_env.SharedJunctionVecEnv`): it
+    sees each junction's :meth:`~arz_rl.env.SignalCorridorEnv.shared_observation` and answers one
+    phase per junction; otherwise the flat policy sees the corridor's observation and answers an
+    action of the env's action space.  A MaskablePPO policy gets the feasible actions' masks.
+    """
 
     decision_interval = None
 
-    def __init__(self, name: str, model: Any) -> None:
+    def __init__(self, name: str, model: Any, shared: bool = False) -> None:
         self.name = name
         self.model = model
+        self.shared = shared
+        self.masked = type(model).__name__.startswith("Maskable")  # sb3-contrib's MaskablePPO
 
     def params(self) -> dict[str, Any]:
-        return {}
+        return {"policy": "shared" if self.shared else "flat"}
 
     def reset(self, env: SignalCorridorEnv) -> None:
         env.set_fixed_plan(0.0, 0.0)
 
     def act(self, obs: np.ndarray, env: SignalCorridorEnv) -> np.ndarray | int:
-        action, _ = self.model.predict(obs, deterministic=True)
-        if env.n_junctions > 1 and np.ndim(action) == 0:  # flat DQN action: bit j is junction j
-            return phases_from_flat(action, env.n_junctions)
+        extra: dict[str, Any] = {}
+        if self.shared:
+            if self.masked:
+                extra["action_masks"] = feasible_phases(env.sim.sig, env.sim.net.junc_times)[0]
+            phases, _ = self.model.predict(env.shared_observation(), deterministic=True, **extra)
+            return env.action_of(np.asarray(phases).reshape(-1))
+        if self.masked:
+            extra["action_masks"] = env.action_masks()
+        action, _ = self.model.predict(obs, deterministic=True, **extra)
         return action

@@ -2,6 +2,7 @@
 
     python -m arz_rl.run --mode quick --device cpu --algorithms ppo,dqn --seeds 2 --out DIR
     python -m arz_rl.run --config params.yaml --out DIR      # any RunConfig field
+    python -m arz_rl.run --mode tune --out DIR               # the RL study instead (arz_rl.tune)
 
 Writes into DIR: ``training_metrics.json``, ``evaluation_results.json``,
 ``spacetime_<level>_<controller>.npz``, ``monitor/``, ``models/``, ``checkpoints/``.
@@ -19,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import RunConfig, build_config, load_file
+from .config import MODES, RunConfig, build_config, load_file
 from .device import REQUESTS
 from .device import resolve as resolve_device
 from .progress import Progress
@@ -50,7 +51,8 @@ def evaluate_level(cfg: RunConfig, level: str, agents: dict[str, dict[str, Any]]
         per_seed = {}
         for k, (seed, record) in enumerate(seeds.items()):
             progress.update(played, controller=algo, seed=int(seed))
-            episodes, trace = player.play(AgentController(algo, load_policy(out, record, device)), test,
+            agent = AgentController(algo, load_policy(out, record, device), shared=record.get("policy") == "shared")
+            episodes, trace = player.play(agent, test,
                                           record_first=k == 0)
             save(algo, trace)
             per_seed[seed] = {"episodes": episodes, "mean": mean_metrics(episodes)}
@@ -106,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m arz_rl.run", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", help="YAML/JSON file of run parameters (mode included)")
-    ap.add_argument("--mode", choices=("quick", "full"))
+    ap.add_argument("--mode", choices=MODES)
     ap.add_argument("--device", choices=REQUESTS)
     ap.add_argument("--algorithms", help="comma-separated: ppo,dqn")
     ap.add_argument("--seeds", type=int)
@@ -136,7 +138,12 @@ def main(argv: list[str] | None = None) -> int:
         (args.out / ".writable").unlink()
     except OSError as exc:
         ap.error(f"--out {args.out}: cannot write there ({exc.strerror or exc}): choose a writable folder")
-    run(cfg, args.out)
+    if cfg.mode == "tune":
+        from .tune import run_study
+
+        run_study(cfg, args.out, Path(cfg.tune_storage) if cfg.tune_storage else None)
+    else:
+        run(cfg, args.out)
     return 0
 
 

@@ -19,36 +19,21 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pandas as pd
-from gymnasium import spaces
 
 from .config import RunConfig
 from .device import torch_name
 from .env import SignalCorridorEnv
-from .evaluate import AgentController, phases_from_flat, run_episode
+from .evaluate import AgentController, run_episode
 from .progress import Progress
 from .protocol import env_kwargs, seed_sets
 from .stats import PRIMARY_METRIC
 
 
-class FlatPhases(gym.ActionWrapper):
-    """Discrete(2**J) view of MultiDiscrete([2]*J): bit j of the action is junction j's phase (for DQN)."""
-
-    def __init__(self, env: gym.Env) -> None:
-        super().__init__(env)
-        self.n_junctions = len(env.action_space.nvec)
-        self.action_space = spaces.Discrete(2**self.n_junctions)
-
-    def action(self, action: int) -> np.ndarray:
-        return phases_from_flat(action, self.n_junctions)
-
-
 def make_env(cfg: RunConfig, algo: str, level: str, monitor_file: Path | None = None) -> gym.Env:
-    """The training env of ``cfg`` at ``level`` (flattened actions for DQN on a corridor)."""
+    """The flat training env of ``cfg`` at ``level`` (joint actions: one categorical choice)."""
     from stable_baselines3.common.monitor import Monitor
 
     env: gym.Env = SignalCorridorEnv(**env_kwargs(cfg, level))
-    if algo == "dqn" and isinstance(env.action_space, spaces.MultiDiscrete):
-        env = FlatPhases(env)
     if monitor_file is not None:
         monitor_file.parent.mkdir(parents=True, exist_ok=True)
         # a resumed run appends to its monitor; a new one writes the header
@@ -59,9 +44,17 @@ def make_env(cfg: RunConfig, algo: str, level: str, monitor_file: Path | None = 
 
 
 def _algo_class(algo: str):
-    from stable_baselines3 import DQN, PPO
+    """PPO is sb3-contrib's MaskablePPO (infeasible phases masked); DQN is SB3's (the environment
+    holds an infeasible request until the signal allows it)."""
+    from sb3_contrib import MaskablePPO
+    from stable_baselines3 import DQN
 
-    return {"ppo": PPO, "dqn": DQN}[algo]
+    return {"ppo": MaskablePPO, "dqn": DQN}[algo]
+
+
+def is_shared(cfg: RunConfig, algo: str) -> bool:
+    """Whether ``algo`` trains one policy shared by every junction (PPO with ``policy: shared``)."""
+    return algo == "ppo" and cfg.policy == "shared"
 
 
 def hyperparameters(cfg: RunConfig, algo: str) -> dict[str, Any]:
@@ -126,10 +119,11 @@ class ValidationScore:
         self.env = SignalCorridorEnv(**env_kwargs(cfg, level))
         self.draws = seed_sets(cfg).validation
         self.algo = algo
+        self.shared = is_shared(cfg, algo)
         self.history: list[dict[str, float]] = []
 
     def __call__(self, model, timesteps: int) -> float:
-        agent = AgentController(self.algo, model)
+        agent = AgentController(self.algo, model, shared=self.shared)
         episodes = [run_episode(self.env, agent, draw)[0] for draw in self.draws]
         score = float(np.mean([ep[PRIMARY_METRIC] for ep in episodes]))
         self.history.append({"timesteps": int(timesteps), PRIMARY_METRIC: score,
@@ -137,17 +131,20 @@ class ValidationScore:
         return score
 
 
-def _validation_callback(score: ValidationScore, every: int, best_path: Path):
+def _validation_callback(score: ValidationScore, every: int, best_path: Path, per_step: int = 1,
+                         best: float = float("inf")):
     """An SB3 callback scoring the policy on the validation draws every ``every`` calls and saving
-    the best one (lowest mean delay) to ``best_path``."""
+    the best one (lowest mean delay) to ``best_path``; ``best``: the score to beat (a warm start's)."""
     from stable_baselines3.common.callbacks import BaseCallback
 
     class ChooseOnValidation(BaseCallback):
-        best = float("inf")
+        def __init__(self) -> None:
+            super().__init__()
+            self.best = best
 
         def _on_step(self) -> bool:
             if self.n_calls % every == 0:
-                value = score(self.model, self.num_timesteps)
+                value = score(self.model, self.num_timesteps // per_step)
                 if value < self.best:
                     self.best = value
                     best_path.parent.mkdir(parents=True, exist_ok=True)
@@ -157,7 +154,7 @@ def _validation_callback(score: ValidationScore, every: int, best_path: Path):
     return ChooseOnValidation()
 
 
-def _progress_callback(progress: Progress, score: ValidationScore):
+def _progress_callback(progress: Progress, score: ValidationScore, per_step: int = 1):
     """An SB3 callback reporting ``progress`` (timesteps, episodes, the last validation delay)."""
     from stable_baselines3.common.callbacks import BaseCallback
 
@@ -167,7 +164,7 @@ def _progress_callback(progress: Progress, score: ValidationScore):
         def _on_step(self) -> bool:
             self.episodes += sum("episode" in info for info in self.locals.get("infos", ()))
             last = score.history[-1][PRIMARY_METRIC] if score.history else None
-            progress.update(self.num_timesteps, episodes=self.episodes, validation_delay_s=last)
+            progress.update(self.num_timesteps // per_step, episodes=self.episodes, validation_delay_s=last)
             return True
 
     return ReportProgress()
@@ -188,30 +185,40 @@ def train_agent(cfg: RunConfig, algo: str, seed: int, level: str, out: Path, dev
     from stable_baselines3.common.vec_env import DummyVecEnv
 
     tag = agent_tag(algo, seed, level)
+    shared = is_shared(cfg, algo)
     n_envs = cfg.n_envs if algo == "ppo" else 1
+    kwargs = env_kwargs(cfg, level)
+    # a shared policy's SB3 step is one junction's decision: the budget and the intervals below
+    # count corridor decisions, so that every agent simulates the same traffic
+    per_step = SignalCorridorEnv(**kwargs).n_junctions if shared else 1
     simulator: dict[str, Any] = {"device": "cpu", "engine": "numba", "why": "one env"}
-    if n_envs > 1:  # one batched simulator for all envs: numba threads or the GPU
+    monitor_dir = out / "monitor"
+    monitor_dir.mkdir(parents=True, exist_ok=True)
+    # a batched env always starts a new monitor file: a resumed run writes the next one
+    monitor = next(p for k in range(10_000) if not (p := monitor_dir / f"{tag}_batch{k}.monitor.csv").exists())
+    if shared:
+        from .vec_env import SharedJunctionVecEnv, pick_engine
+
+        sim_device, engine, simulator = pick_engine(n_envs, device, **kwargs)
+        vec = SharedJunctionVecEnv(n_envs, device=sim_device, engine=engine, monitor_file=str(monitor), **kwargs)
+        warnings.filterwarnings("ignore", message="Training and eval env are not of the same type")
+    elif n_envs > 1:  # one batched simulator for all envs: numba threads or the GPU
         from stable_baselines3.common.vec_env import VecMonitor
 
         from .vec_env import BatchedCorridorVecEnv, pick_engine
 
-        kwargs = env_kwargs(cfg, level)
         sim_device, engine, simulator = pick_engine(n_envs, device, **kwargs)
-        # VecMonitor always starts a new file: a resumed run writes the next one
-        monitor_dir = out / "monitor"
-        monitor_dir.mkdir(parents=True, exist_ok=True)
-        monitor = next(p for k in range(10_000) if not (p := monitor_dir / f"{tag}_batch{k}.monitor.csv").exists())
         vec = VecMonitor(BatchedCorridorVecEnv(n_envs, device=sim_device, engine=engine, **kwargs),
                          filename=str(monitor))
         # the evaluation env stays a plain single env (same observations and rewards)
         warnings.filterwarnings("ignore", message="Training and eval env are not of the same type")
     else:
-        vec = DummyVecEnv([lambda: make_env(cfg, algo, level, out / "monitor" / f"{tag}_0.monitor.csv")])
+        vec = DummyVecEnv([lambda: make_env(cfg, algo, level, monitor_dir / f"{tag}_0.monitor.csv")])
     vec.seed(seed)
     ckpt_dir = out / "checkpoints" / tag
     best_dir = out / "models" / f"{tag}_best"
     cls = _algo_class(algo)
-    total = cfg.timesteps[algo]
+    total = cfg.timesteps[algo] * per_step
     resumed = latest_checkpoint(ckpt_dir, tag)
     learner = torch_name(device)
     if resumed:
@@ -221,14 +228,26 @@ def train_agent(cfg: RunConfig, algo: str, seed: int, level: str, out: Path, dev
             model.load_replay_buffer(buffer)
     else:
         model = cls("MlpPolicy", vec, seed=seed, device=learner, verbose=0, **hyperparameters(cfg, algo))
+    warm_start = None
+    if algo == "ppo" and cfg.warm_start_episodes and not resumed:
+        from .warm_start import clone, max_pressure_demonstrations
+
+        demos = max_pressure_demonstrations(SignalCorridorEnv(**kwargs), cfg.warm_start_episodes, seed, shared)
+        warm_start = {"expert": "max_pressure", "episodes": cfg.warm_start_episodes, **clone(model, *demos, seed=seed)}
     score = ValidationScore(cfg, level, algo)
     best_path = best_dir / "best_model.zip"
-    progress = Progress(f"{algo} seed {seed} {level}", "train", total, "steps", cfg.progress_s,
-                        start=model.num_timesteps)
+    to_beat = float("inf")
+    if warm_start is not None:  # the cloned policy is a checkpoint too: PPO must improve on it to replace it
+        to_beat = score(model, 0)
+        best_dir.mkdir(parents=True, exist_ok=True)
+        model.save(best_path)
+        warm_start["validation_delay_s"] = to_beat
+    progress = Progress(f"{algo} seed {seed} {level}", "train", cfg.timesteps[algo], "steps", cfg.progress_s,
+                        start=model.num_timesteps // per_step)
     callbacks = CallbackList([
-        _validation_callback(score, max(1, cfg.eval_freq // n_envs), best_path),
+        _validation_callback(score, max(1, cfg.eval_freq // n_envs), best_path, per_step, to_beat),
         _checkpoints(max(1, cfg.checkpoint_freq // n_envs), ckpt_dir, tag, replay_buffer=(algo == "dqn")),
-        _progress_callback(progress, score),
+        _progress_callback(progress, score, per_step),
     ])
     start = time.perf_counter()
     remaining = total - model.num_timesteps
@@ -238,11 +257,11 @@ def train_agent(cfg: RunConfig, algo: str, seed: int, level: str, out: Path, dev
     final_path = out / "models" / f"{tag}.zip"
     model.save(final_path)
     # the finished policy competes with the checkpoints chosen along the way
-    final_score = score(model, model.num_timesteps)
+    final_score = score(model, model.num_timesteps // per_step)
     if not best_path.exists() or final_score <= min(h[PRIMARY_METRIC] for h in score.history):
         best_dir.mkdir(parents=True, exist_ok=True)
         model.save(best_path)
-    progress.update(model.num_timesteps, force=True, validation_delay_s=final_score)
+    progress.update(model.num_timesteps // per_step, force=True, validation_delay_s=final_score)
     # the finished model is a checkpoint too: a longer run resumes from here
     model.save(ckpt_dir / f"{tag}_{model.num_timesteps}_steps.zip")
     if algo == "dqn":
@@ -254,9 +273,14 @@ def train_agent(cfg: RunConfig, algo: str, seed: int, level: str, out: Path, dev
     chosen = min(score.history, key=lambda h: h[PRIMARY_METRIC])
     return {
         "algorithm": algo, "seed": seed, "level": level, "device": device, "n_envs": n_envs, "simulator": simulator,
-        "timesteps": int(model.num_timesteps), "gradient_updates": int(getattr(model, "_n_updates", 0)),
-        "resumed_from": int(resumed[1]) if resumed else None, "train_wall_time_s": wall,
-        "timesteps_per_s": (total - (resumed[1] if resumed else 0)) / wall if wall > 0 else None,
+        "policy": "shared" if shared else "flat", "masked": algo == "ppo",
+        "environment": {k: kwargs[k] for k in ("decision_interval", "reward", "switch_penalty", "observation")},
+        "warm_start": warm_start,
+        # corridor decisions (a shared policy's SB3 steps are junction decisions: per_step of them each)
+        "timesteps": int(model.num_timesteps // per_step), "sb3_timesteps": int(model.num_timesteps),
+        "gradient_updates": int(getattr(model, "_n_updates", 0)),
+        "resumed_from": int(resumed[1]) // per_step if resumed else None, "train_wall_time_s": wall,
+        "timesteps_per_s": (total - (resumed[1] if resumed else 0)) / per_step / wall if wall > 0 else None,
         "hyperparameters": hp, "model": str(final_path.relative_to(out)),
         "best_model": str((best_dir / "best_model.zip").relative_to(out)),
         "learning_curve": learning_curve(sorted((out / "monitor").glob(f"{tag}_*.monitor.csv"))),
@@ -321,11 +345,12 @@ def train_all(cfg: RunConfig, out: Path, device: str, log=print) -> dict[str, di
         warm.reset(seed=cfg.seed)
         warm.step(warm.action_space.sample())
         if cfg.n_envs > 1 and "ppo" in cfg.algorithms:  # PPO's batched VecEnv: the SIMD-lane kernel
-            from .vec_env import BatchedCorridorVecEnv
+            from .vec_env import BatchedCorridorVecEnv, SharedJunctionVecEnv
 
-            vec = BatchedCorridorVecEnv(cfg.n_envs, **env_kwargs(cfg, cfg.levels[0]))
+            vec_cls = SharedJunctionVecEnv if cfg.policy == "shared" else BatchedCorridorVecEnv
+            vec = vec_cls(cfg.n_envs, **env_kwargs(cfg, cfg.levels[0]))
             vec.reset()
-            vec.step(np.zeros((cfg.n_envs, warm.n_junctions), dtype=np.int64))
+            vec.step(np.zeros(vec.num_envs, dtype=np.int64))
         # spawn: forking a process that already runs torch and numba threads can deadlock
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = {pool.submit(_train_in_worker, cfg, algo, seed, level, out, device): (algo, seed, level)

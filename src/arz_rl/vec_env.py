@@ -1,26 +1,38 @@
-"""``SignalCorridorEnv`` x n as one stable-baselines3 VecEnv over a batched simulator.
+"""Batched corridors as stable-baselines3 VecEnvs: the flat (joint) view and the shared one.
 
-The ``n_envs`` corridors are the batch axis of one :class:`~arz_rl.sim.Simulator`:
-a step advances them all in a single call (numba threads over the batch, or the
-torch step on a GPU), so training uses every core a kernel has without one
-process per env.  Observations, actions, rewards and ``info`` are those of
-:class:`~arz_rl.env.SignalCorridorEnv` (same scenario, same reward); episodes all
-have the same length, so every env truncates at the same step and is reset with
-its own demand draw.
+The corridors are the batch axis of one :class:`~arz_rl.sim.Simulator`: a step advances them all
+in a single call (numba threads or SIMD lanes over the batch, or the torch step on a GPU), so
+training uses every core a kernel has without one process per env.  Episodes all have the same
+length, so every env truncates at the same step and is reset with its own demand draw.
+
+- :class:`BatchedCorridorVecEnv`: one env per corridor, observations, actions, rewards and
+  action masks those of :class:`~arz_rl.env.SignalCorridorEnv` (the flat policy).
+- :class:`SharedJunctionVecEnv`: one env per junction of every corridor, for one policy shared by
+  all junctions.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from gymnasium import spaces
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
 
-from .env import QUEUE_SCALE, REWARD_SCALE, SignalCorridorEnv
+from .env import (
+    NEIGHBOUR_FEATURES,
+    QUEUE_SCALE,
+    SignalCorridorEnv,
+    feasible_phases,
+    heading_phase,
+    junction_costs,
+    shared_view,
+)
 from .sim import Simulator
-from .sim.layout import ACC_DELAY, JQ_INTEGRAL
+from .sim.layout import ACC_DELAY, ACC_SWITCHES, JQ_INTEGRAL
 
 
 class BatchedCorridorVecEnv(VecEnv):
@@ -39,6 +51,7 @@ class BatchedCorridorVecEnv(VecEnv):
         self.k_obs = template.k_obs
         self.demand_noise = template.demand_noise
         self._obs = np.zeros((n_envs, self.sim.observation_size(self.k_obs)))
+        self._features = np.zeros((n_envs,) + template._features.shape[1:])
         self._actions = np.zeros((n_envs, template.n_junctions), dtype=np.int64)
         self._rng = np.random.default_rng()
         self._step = 0
@@ -57,25 +70,31 @@ class BatchedCorridorVecEnv(VecEnv):
         return self._observation()
 
     def step_async(self, actions: np.ndarray) -> None:
-        phases = np.asarray(actions, dtype=np.int64).reshape(self.num_envs, -1)
+        actions = np.asarray(actions, dtype=np.int64)
+        if isinstance(self.action_space, spaces.Discrete):  # joint actions: bit j is junction j's phase
+            if actions.size != self.num_envs or actions.min() < 0 or actions.max() >= self.action_space.n:
+                raise ValueError(f"actions must be one joint action in [0, {self.action_space.n}) per env: {actions!r}")
+            self._actions[:] = self.template._bits[actions.reshape(-1)]
+            return
+        phases = actions.reshape(self.num_envs, -1)
         if phases.shape[1] != self._actions.shape[1] or phases.min() < 0 or phases.max() > 1:
             raise ValueError(f"actions must give phase 0 or 1 for each junction of each env: {actions!r}")
         self._actions[:] = phases
 
     def step_wait(self) -> VecEnvStepReturn:
-        sim = self.sim
+        sim, env = self.sim, self.template
         sim.request[:] = self._actions
         delay_before = sim.acc[:, ACC_DELAY:ACC_DELAY + 2].sum(1)
-        queue_before = sim.jq[:, :, JQ_INTEGRAL].sum(1)
+        queue_before = sim.jq[:, :, JQ_INTEGRAL].copy()
+        switches_before = sim.acc[:, ACC_SWITCHES].copy()
         sim.advance(self.decision_interval)
-        if self.reward_kind == "delay":
-            cost = (sim.acc[:, ACC_DELAY:ACC_DELAY + 2].sum(1) - delay_before) / self.decision_interval
-        else:
-            cost = (sim.jq[:, :, JQ_INTEGRAL].sum(1) - queue_before) / self.decision_interval
-        rewards = (-cost / REWARD_SCALE).astype(np.float32)
+        obs = self._observation()
+        cost = junction_costs(self.reward_kind, sim, delay_before, queue_before, self._features, env.n_bins,
+                              self.decision_interval).sum(1)
+        cost += env.switch_penalty * (sim.acc[:, ACC_SWITCHES] - switches_before)
+        rewards = (-cost).astype(np.float32)
         self._returns += rewards
         self._step += 1
-        obs = self._observation()
         infos: list[dict[str, Any]] = [{"time": float(sim.t[b])} for b in range(self.num_envs)]
         dones = np.zeros(self.num_envs, dtype=bool)
         if self._step >= self.n_decisions:  # every env truncates now: report, then start the next episodes
@@ -88,7 +107,19 @@ class BatchedCorridorVecEnv(VecEnv):
             obs = self.reset()
         return obs, rewards, dones, infos
 
+    def action_masks(self) -> np.ndarray:
+        """Each corridor's feasible actions, as :meth:`SignalCorridorEnv.action_masks`: (n_envs, 2 ** J)
+        for joint actions, (n_envs, 2 J) for per-junction phases."""
+        feasible = feasible_phases(self.sim.sig, self.sim.net.junc_times)
+        if isinstance(self.action_space, spaces.Discrete):
+            bits = self.template._bits
+            return feasible[:, np.arange(bits.shape[1]), bits].all(axis=2)
+        return feasible.reshape(self.num_envs, -1)
+
     def _observation(self) -> np.ndarray:
+        self.sim.junction_features(self.template.n_bins, QUEUE_SCALE, self._features)
+        if self.template.observation_kind == "junction":
+            return self._features.reshape(self.num_envs, -1).astype(np.float32)
         self.sim.observe(self.k_obs, QUEUE_SCALE, self._obs)
         return self._obs.astype(np.float32)
 
@@ -102,8 +133,135 @@ class BatchedCorridorVecEnv(VecEnv):
     def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
         raise AttributeError(f"BatchedCorridorVecEnv shares one simulator: cannot set {attr_name!r} per env")
 
+    def has_attr(self, attr_name: str) -> bool:
+        return hasattr(self.template, attr_name)
+
     def env_method(self, method_name: str, *args: Any, indices: VecEnvIndices = None, **kwargs: Any) -> list[Any]:
+        if method_name == "action_masks":  # what sb3-contrib's MaskablePPO asks at every step
+            masks = self.action_masks()
+            return [masks[i] for i in self._get_indices(indices)]
         raise AttributeError(f"BatchedCorridorVecEnv has no per-env {method_name!r}")
+
+    def env_is_wrapped(self, wrapper_class: type, indices: VecEnvIndices = None) -> list[bool]:
+        return [False for _ in self._get_indices(indices)]
+
+    def get_images(self) -> Sequence[np.ndarray | None]:
+        return [None] * self.num_envs
+
+
+class SharedJunctionVecEnv(VecEnv):
+    """``n_corridors`` corridors stepped together, offered junction by junction: one SB3 env per
+    (corridor, junction), so a single policy acts at every junction (parameter sharing, as in
+    MPLight and RESCO's independent learners) and every junction's transitions train it.
+
+    Observation of each junction: :meth:`SignalCorridorEnv.shared_observation` (its own features
+    and its neighbours' summary, the same size on a corridor of any length); action ``Discrete(2)``
+    (the phase to show next), masked by :meth:`action_masks`; reward minus the junction's own cost
+    (:func:`~arz_rl.env.junction_costs`: its queue or pressure, or its equal share of the corridor's
+    delay) and ``switch_penalty`` per change it started.  ``monitor_file`` (optional) receives one
+    row per corridor episode in SB3's monitor format, its return being the corridor's (the sum over
+    its junctions), so learning curves compare with the flat policy's.
+    """
+
+    def __init__(self, n_corridors: int, device: str = "cpu", engine: str | None = None,
+                 monitor_file: str | None = None, **env_kwargs: Any) -> None:
+        template = SignalCorridorEnv(**env_kwargs)
+        self.template = template
+        self.n_corridors = n_corridors
+        self.n_junctions = template.n_junctions
+        self.sim = Simulator(template.scenario, batch_size=n_corridors, order=template.sim.order,
+                             parallel=n_corridors > 1, device=device, engine=engine)
+        self.n_bins = template.n_bins
+        self._features = np.zeros((n_corridors, self.n_junctions, template._features.shape[2]))
+        dim = self._features.shape[2] + 2 * NEIGHBOUR_FEATURES
+        self._rng = np.random.default_rng()
+        self._step = 0
+        self._returns = np.zeros(n_corridors)
+        self._started = time.time()
+        self._actions = np.zeros((n_corridors, self.n_junctions), dtype=np.int64)
+        self._monitor = None
+        if monitor_file is not None:
+            self._monitor = open(monitor_file, "w")  # noqa: SIM115  (closed in close())
+            self._monitor.write("#" + json.dumps({"t_start": self._started, "env_id": "SharedJunctionVecEnv"}) + "\n")
+            self._monitor.write("r,l,t\n")
+        super().__init__(n_corridors * self.n_junctions,
+                         spaces.Box(-1.0, 1.0, shape=(dim,), dtype=np.float32), spaces.Discrete(2))
+
+    def seed(self, seed: int | None = None) -> Sequence[None | int]:
+        self._rng = np.random.default_rng(seed)
+        return [None if seed is None else seed + i for i in range(self.num_envs)]
+
+    def reset(self) -> np.ndarray:
+        self.sim.reset(self._rng, self.template.demand_noise)
+        self._step = 0
+        self._returns[:] = 0.0
+        return self._observation()
+
+    def step_async(self, actions: np.ndarray) -> None:
+        phases = np.asarray(actions, dtype=np.int64).reshape(self.n_corridors, self.n_junctions)
+        if phases.min() < 0 or phases.max() > 1:
+            raise ValueError(f"actions must be phase 0 or 1 for every junction: {actions!r}")
+        self._actions[:] = phases
+
+    def step_wait(self) -> VecEnvStepReturn:
+        sim, env = self.sim, self.template
+        sim.request[:] = self._actions
+        heading = heading_phase(sim.sig)
+        delay_before = sim.acc[:, ACC_DELAY:ACC_DELAY + 2].sum(1)
+        queue_before = sim.jq[:, :, JQ_INTEGRAL].copy()
+        sim.advance(env.decision_interval)
+        obs = self._observation()
+        costs = junction_costs(env.reward_kind, sim, delay_before, queue_before, self._features, self.n_bins,
+                               env.decision_interval)
+        costs += env.switch_penalty * (heading_phase(sim.sig) != heading)
+        self._returns -= costs.sum(1)
+        rewards = (-costs).reshape(-1).astype(np.float32)
+        self._step += 1
+        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
+        dones = np.zeros(self.num_envs, dtype=bool)
+        if self._step >= env.n_decisions:  # every corridor truncates now: report, then start the next episodes
+            dones[:] = True
+            for k, info in enumerate(infos):
+                info["terminal_observation"] = obs[k]
+                info["TimeLimit.truncated"] = True
+            elapsed = round(time.time() - self._started, 6)
+            for b in range(self.n_corridors):  # one episode per corridor, reported at its first junction
+                infos[b * self.n_junctions]["episode"] = {"r": float(self._returns[b]), "l": self._step, "t": elapsed}
+                if self._monitor is not None:
+                    self._monitor.write(f"{self._returns[b]:.6f},{self._step},{elapsed}\n")
+            if self._monitor is not None:
+                self._monitor.flush()
+            obs = self.reset()
+        return obs, rewards, dones, infos
+
+    def action_masks(self) -> np.ndarray:
+        """(num_envs, 2) bool: the phases each junction may be asked for (:func:`feasible_phases`)."""
+        return feasible_phases(self.sim.sig, self.sim.net.junc_times).reshape(-1, 2)
+
+    def _observation(self) -> np.ndarray:
+        self.sim.junction_features(self.n_bins, QUEUE_SCALE, self._features)
+        return shared_view(self._features, self.n_bins).reshape(self.num_envs, -1).astype(np.float32)
+
+    def close(self) -> None:
+        if self._monitor is not None:
+            self._monitor.close()
+            self._monitor = None
+
+    # -- the rest of the VecEnv interface -----------------------------------------------------
+    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
+        return [getattr(self.template, attr_name) for _ in self._get_indices(indices)]
+
+    def has_attr(self, attr_name: str) -> bool:
+        return attr_name == "action_masks" or hasattr(self.template, attr_name)
+
+    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        raise AttributeError(f"SharedJunctionVecEnv shares one simulator: cannot set {attr_name!r} per env")
+
+    def env_method(self, method_name: str, *args: Any, indices: VecEnvIndices = None, **kwargs: Any) -> list[Any]:
+        if method_name == "action_masks":  # what sb3-contrib's MaskablePPO asks at every step
+            masks = self.action_masks()
+            return [masks[i] for i in self._get_indices(indices)]
+        raise AttributeError(f"SharedJunctionVecEnv has no per-env {method_name!r}")
 
     def env_is_wrapped(self, wrapper_class: type, indices: VecEnvIndices = None) -> list[bool]:
         return [False for _ in self._get_indices(indices)]

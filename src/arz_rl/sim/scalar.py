@@ -31,6 +31,7 @@ from .layout import (
     CP_VMAX,
     GHOST,
     JIT,
+    JT_MIN_GREEN,
     Q_RHO,
     Q_Y,
     RHO_EPS,
@@ -421,6 +422,105 @@ def observe(st, net, cp, rho_jam, k_obs, q_scale, out):
             out[b, o + 1] = 1.0 if phase == 1 else 0.0
             out[b, o + 2] = 1.0 if sig[b, j, SIG_TRANS] > 0.0 else 0.0
             out[b, o + 3] = min(1.0, sig[b, j, SIG_TIME] / PHASE_TIME_SCALE)
+
+
+#: junction features per approach bin: occupancy (pc/jam) and speed / v_max of each class
+BIN_FEATURES = 4
+#: per approach after its bins: entry queue, downstream head and whole-link occupancy, pressure
+APPROACH_EXTRA = 4
+#: per junction after both approaches: phase one-hot (2), in transition, time in phase, switch allowed
+SIGNAL_FEATURES = 5
+
+
+def junction_feature_size(n_bins: int) -> int:
+    """Features per junction of :func:`junction_features` with ``n_bins`` bins per approach."""
+    return 2 * (BIN_FEATURES * n_bins + APPROACH_EXTRA) + SIGNAL_FEATURES
+
+
+@nb.njit(**JIT)
+def _link_load(U_bs, n, pce_m, pce_c, dx):
+    """Vehicles (pc) on a segment's ``n`` cells."""
+    load = 0.0
+    for k in range(GHOST, GHOST + n):
+        load += pce_m * U_bs[Q_RHO, k] + pce_c * U_bs[Q_RHO + 2, k]
+    return load * dx
+
+
+@nb.njit(**JIT)
+def junction_features(U, queue, sig, junc, seg_int, seg_frac, junc_times, cp, rho_jam, dx, n_bins, q_scale, out):
+    """What a junction's detectors see, ``out`` (B, J, F) with F = :func:`junction_feature_size`.
+
+    Per approach (main, then cross): its whole link in ``n_bins`` bins of equal length, nearest the
+    stop line first, each bin's occupancy pce_i rho_i / rho_jam (mean over its cells) and the
+    class's speed v_i / v_max_i (density-weighted, 1 in an empty bin) for both classes; then the
+    entry queue q / (q + q_scale) (pc; 0 for a link fed by a junction); the occupancy of the
+    downstream links (turning-share weighted) over their first quarter (where spillback starts)
+    and over their whole length; the approach's pressure (pc upstream, entry queue included, minus
+    turning share x pc downstream) over the link's jam load, clipped to [-1, 1].  Then the phase
+    one-hot (2), a yellow/all-red flag, time in phase / PHASE_TIME_SCALE (capped at 1) and whether
+    a switch may start now (no transition, minimum green served).  All in [-1, 1].  Takes the
+    arrays themselves, not the State/NetArrays bundles: this runs at every decision, and numba
+    unboxes bare arrays faster.
+    """
+    pce_m, pce_c = cp[0, CP_PCE], cp[1, CP_PCE]
+    for b in range(U.shape[0]):
+        for j in range(junc.shape[0]):
+            o = 0
+            for a in range(2):
+                s = junc[j, a]
+                n = seg_int[s, SEG_CELLS]
+                for r in range(n_bins):
+                    hi = n - (r * n) // n_bins
+                    lo = n - ((r + 1) * n) // n_bins
+                    for i in range(2):
+                        occ = 0.0
+                        moving = 0.0
+                        dens = 0.0
+                        for k in range(lo, hi):
+                            c = GHOST + k
+                            rho = U[b, s, Q_RHO + 2 * i, c]
+                            occ += cp[i, CP_PCE] * rho
+                            dens += rho
+                            moving += rho * velocity(i, U[b, s, :, c], cp, rho_jam)
+                        width = max(1, hi - lo)
+                        out[b, j, o] = min(1.0, occ / (width * rho_jam))
+                        out[b, j, o + 1] = moving / (dens * cp[i, CP_VMAX]) if dens > RHO_EPS * width else 1.0
+                        o += 2
+                ent = seg_int[s, SEG_ENTRY]
+                qv = 0.0
+                if ent >= 0:
+                    qv = pce_m * queue[b, ent, 0] + pce_c * queue[b, ent, 1]
+                out[b, j, o] = qv / (qv + q_scale)
+                head = 0.0
+                whole = 0.0
+                downstream = 0.0
+                for d in range(2):
+                    dest = seg_int[s, SEG_DEST + d]
+                    if dest < 0:
+                        continue
+                    share = seg_frac[s, d]
+                    nd = seg_int[dest, SEG_CELLS]
+                    nh = max(1, nd // 4)
+                    load_head = 0.0
+                    for k in range(GHOST, GHOST + nh):
+                        load_head += pce_m * U[b, dest, Q_RHO, k] + pce_c * U[b, dest, Q_RHO + 2, k]
+                    load = _link_load(U[b, dest], nd, pce_m, pce_c, 1.0)
+                    head += share * min(1.0, load_head / (nh * rho_jam))
+                    whole += share * min(1.0, load / (nd * rho_jam))
+                    downstream += share * load * dx
+                out[b, j, o + 1] = head
+                out[b, j, o + 2] = whole
+                upstream = _link_load(U[b, s], n, pce_m, pce_c, dx) + qv
+                out[b, j, o + 3] = max(-1.0, min(1.0, (upstream - downstream) / (n * dx * rho_jam)))
+                o += APPROACH_EXTRA
+            phase = int(sig[b, j, SIG_PHASE])
+            out[b, j, o] = 1.0 if phase == 0 else 0.0
+            out[b, j, o + 1] = 1.0 if phase == 1 else 0.0
+            moving_on = sig[b, j, SIG_TRANS] > 0.0
+            out[b, j, o + 2] = 1.0 if moving_on else 0.0
+            out[b, j, o + 3] = min(1.0, sig[b, j, SIG_TIME] / PHASE_TIME_SCALE)
+            allowed = not moving_on and sig[b, j, SIG_TIME] >= junc_times[j, JT_MIN_GREEN] - T_EPS
+            out[b, j, o + 4] = 1.0 if allowed else 0.0
 
 
 @nb.njit(**JIT)

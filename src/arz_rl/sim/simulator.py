@@ -34,6 +34,7 @@ from .scalar import (
     advance_first_order_threads,
     advance_general,
     advance_general_threads,
+    junction_features,
     observe,
     primitive_fields,
 )
@@ -113,6 +114,7 @@ class Simulator:
             groups = -(-b // lane_kernel.LANES)
             self._lane_scratch = np.zeros((groups, s, self.U.shape[3], 4, lane_kernel.LANES))
             self._lane_advance = lane_kernel.advance_lanes if self.parallel else lane_kernel.advance_lanes_serial
+        self._dx = float(scenario.dx)
         self.valid = np.zeros((s, self.U.shape[3]), dtype=bool)
         for k in range(s):
             self.valid[k, GHOST:GHOST + self.net.seg_int[k, SEG_CELLS]] = True
@@ -200,4 +202,12 @@ class Simulator:
     def observe(self, k_obs: int, q_scale: float, out: np.ndarray) -> np.ndarray:
         """Observation vectors of every scenario into ``out`` (see :func:`arz_rl.sim.scalar.observe`)."""
         observe(self.state, self._net_arrays, self.cp, self.rho_jam, k_obs, q_scale, out)
+        return out
+
+    def junction_features(self, n_bins: int, q_scale: float, out: np.ndarray) -> np.ndarray:
+        """What each junction's detectors see, into ``out`` (B, J, F) (see
+        :func:`arz_rl.sim.scalar.junction_features`)."""
+        net = self.net
+        junction_features(self.U, self.queue, self.sig, net.junc, net.seg_int, net.seg_frac, net.junc_times, self.cp,
+                          self.rho_jam, self._dx, n_bins, q_scale, out)
         return out

@@ -1,0 +1,178 @@
+"""Hyperparameter search for the RL controller with Optuna, scored on the validation draws.
+
+Each trial trains PPO (the run's policy: shared or flat, masked) with one training seed at the
+study's demand level for ``tune_timesteps`` and scores it like every checkpoint of a real run:
+the mean delay of its best checkpoint over the validation draws (:mod:`arz_rl.protocol`).  No
+test draw is ever played.  The search space (:func:`suggest`): learning rate, rollout length,
+minibatch, entropy coefficient, network width, decision interval, reward and switching penalty.
+
+The study lives in an Optuna journal file (``JournalFileBackend``: append-only, locked by a
+link or an exclusive create, so it is safe on NFS where SQLite is not): several processes or
+SLURM jobs given the same file and study name share one study, each running its trials, the
+TPE sampler seeing every finished one.  Each worker writes ``tuning.json`` (every trial of the
+study it saw, and the best) into its output folder.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from .config import RunConfig
+from .stats import PRIMARY_METRIC
+
+#: what a trial may choose; ``net`` names the two hidden layers' width
+SPACE: dict[str, Any] = {
+    "learning_rate": (1e-4, 3e-3),
+    "n_steps": [64, 128, 256, 512],
+    "batch_size": [32, 64, 128, 256],
+    "ent_coef": (1e-4, 3e-2),
+    "net": [64, 128, 256],
+    "decision_interval": [5.0, 10.0, 15.0],
+    "reward": ["delay", "queue", "pressure"],
+    "switch_penalty": [0.0, 0.02, 0.1],
+}
+
+
+def suggest(trial: Any) -> dict[str, Any]:
+    """A trial's settings from :data:`SPACE`."""
+    return {
+        "learning_rate": trial.suggest_float("learning_rate", *SPACE["learning_rate"], log=True),
+        "n_steps": trial.suggest_categorical("n_steps", SPACE["n_steps"]),
+        "batch_size": trial.suggest_categorical("batch_size", SPACE["batch_size"]),
+        "ent_coef": trial.suggest_float("ent_coef", *SPACE["ent_coef"], log=True),
+        "net": trial.suggest_categorical("net", SPACE["net"]),
+        "decision_interval": trial.suggest_categorical("decision_interval", SPACE["decision_interval"]),
+        "reward": trial.suggest_categorical("reward", SPACE["reward"]),
+        "switch_penalty": trial.suggest_categorical("switch_penalty", SPACE["switch_penalty"]),
+    }
+
+
+def trial_config(cfg: RunConfig, chosen: dict[str, Any], seed: int) -> RunConfig:
+    """The run config one trial trains with: ``cfg`` with the trial's ``chosen`` settings."""
+    p = parameters_from(chosen)
+    return replace(cfg, algorithms=("ppo",), seeds=1, seed=seed, levels=(cfg.tune_level,),
+                   headline_level=cfg.tune_level, ppo={**cfg.ppo, **p["ppo"]},
+                   timesteps={**cfg.timesteps, "ppo": cfg.tune_timesteps},
+                   decision_interval=p["decision_interval"], reward=p["reward"],
+                   switch_penalty=p["switch_penalty"], workers=1).validate()
+
+
+def parameters_from(chosen: dict[str, Any]) -> dict[str, Any]:
+    """The run parameters (``arz_rl.run --config`` keys) a trial's settings stand for: PPO's
+    hyperparameters it chose (the others stay the run's), the decision interval, the reward."""
+    return {"ppo": {"learning_rate": chosen["learning_rate"], "n_steps": chosen["n_steps"],
+                    "batch_size": chosen["batch_size"], "ent_coef": chosen["ent_coef"],
+                    "net_arch": [chosen["net"], chosen["net"]]},
+            "decision_interval": float(chosen["decision_interval"]), "reward": chosen["reward"],
+            "switch_penalty": float(chosen["switch_penalty"])}
+
+
+def storage(path: Path):
+    """The Optuna storage of a study kept in the journal file ``path``."""
+    import optuna
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+
+
+def run_study(cfg: RunConfig, out: Path, journal: Path | None = None, log=print) -> dict[str, Any]:
+    """Run ``cfg.tune_trials`` trials of the study ``cfg.tune_study`` kept in ``journal`` (default:
+    ``out/optuna.journal``), training each trial's agent under ``out/trials/``; writes and returns
+    ``out/tuning.json``."""
+    import optuna
+
+    from .device import resolve
+    from .train import train_agent
+
+    device = resolve(cfg.device)
+    out.mkdir(parents=True, exist_ok=True)
+    journal = journal or out / "optuna.journal"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # seeded per worker: parallel workers must not propose the same first points
+    sampler = optuna.samplers.TPESampler(seed=cfg.seed, n_startup_trials=cfg.tune_startup_trials)
+    study = optuna.create_study(study_name=cfg.tune_study, storage=storage(journal), direction="minimize",
+                                sampler=sampler, load_if_exists=True)
+
+    def objective(trial: optuna.Trial) -> float:
+        chosen = suggest(trial)
+        seed = trial.number % 1000  # a training seed (arz_rl.protocol: 0-999)
+        t0 = time.perf_counter()
+        record = train_agent(trial_config(cfg, chosen, seed), "ppo", seed, cfg.tune_level, out / "trials" /
+                             f"trial{trial.number}", device["device"])
+        value = float(record["chosen_checkpoint"][PRIMARY_METRIC])
+        trial.set_user_attr("training_seed", seed)
+        trial.set_user_attr("train_wall_time_s", round(time.perf_counter() - t0, 2))
+        log(f"[arz_rl] trial {trial.number}: validation delay {value:.2f} s/veh with {json.dumps(chosen)}")
+        return value
+
+    study.optimize(objective, n_trials=cfg.tune_trials)
+    trials = [{"number": t.number, "state": t.state.name, "value": t.value, "params": t.params,
+               "user_attrs": t.user_attrs,
+               "started": t.datetime_start.isoformat() if t.datetime_start else None,
+               "completed": t.datetime_complete.isoformat() if t.datetime_complete else None}
+              for t in study.get_trials(deepcopy=False)]
+    done = [t for t in trials if t["state"] == "COMPLETE"]
+    best = min(done, key=lambda t: t["value"]) if done else None
+    result = {
+        "study": cfg.tune_study, "device": device, "journal": str(journal), "level": cfg.tune_level,
+        "metric": PRIMARY_METRIC, "direction": "minimize",
+        "scored_on": "validation draws", "timesteps_per_trial": cfg.tune_timesteps, "space": SPACE,
+        "trials": trials, "best": None if best is None else {**best, "parameters": parameters_from(best["params"])},
+    }
+    (out / "tuning.json").write_text(json.dumps(result, indent=2, default=str))
+    return result
+
+
+def best_of(tuning_files: list[Path]) -> dict[str, Any]:
+    """The verdict of a study from its workers' ``tuning.json`` files (each lists every trial its
+    worker saw of the shared study): the completed trial with the lowest validation delay, the
+    run settings it stands for, and the study's size.  Raises ValueError when no trial completed."""
+    trials: dict[int, dict[str, Any]] = {}
+    head: dict[str, Any] = {}
+    for path in tuning_files:
+        data = json.loads(Path(path).read_text())
+        head = head or data
+        for t in data["trials"]:
+            if t["state"] == "COMPLETE" or t["number"] not in trials:
+                trials[t["number"]] = t
+    done = [t for t in trials.values() if t["state"] == "COMPLETE"]
+    if not done:
+        raise ValueError(f"no trial of the study completed (files: {[str(p) for p in tuning_files]})")
+    best = min(done, key=lambda t: (t["value"], t["number"]))
+    return {
+        "study": head["study"], "metric": head["metric"], "scored_on": head["scored_on"], "level": head["level"],
+        "trial": best["number"], "value": best["value"], "completed_trials": len(done), "trials": len(trials),
+        "parameters": parameters_from(best["params"]),
+        "runs": sorted(Path(p).parent.parent.name for p in tuning_files),
+    }
+
+
+def write_best(parts: list[str], output: str | Path, log: str | Path | None = None) -> dict[str, Any]:
+    """``best.yaml`` from the downloaded outputs ``parts`` of the study's kernels (written whole or
+    not at all); ``log`` receives what was chosen."""
+    import os
+
+    import yaml
+
+    files = [Path(p) / "tuning.json" for p in parts]
+    missing = [str(f) for f in files if not f.exists()]
+    if missing:
+        raise FileNotFoundError(f"{missing[0]}: a study kernel's output has no tuning.json (was it a tune run?)")
+    best = best_of(files)
+    text = ("# The RL study's verdict (arz_rl.tune): the completed trial with the lowest mean delay over\n"
+            "# the validation draws.  Generated; the modes in tune.apply_to take `parameters`.\n"
+            + yaml.safe_dump(best, sort_keys=False))
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_suffix(".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, output)
+    if log is not None:
+        Path(log).parent.mkdir(parents=True, exist_ok=True)
+        Path(log).write_text(f"trial {best['trial']} of {best['completed_trials']} completed: "
+                             f"{best['metric']} {best['value']:.3f} on the {best['scored_on']}\n{text}")
+    return best

@@ -1,0 +1,202 @@
+"""The RL controller: its observations and rewards, action masking, the shared policy, the
+max-pressure warm start and the Optuna study."""
+
+import json
+import multiprocessing
+import warnings
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+from arz_rl import ENV_ID
+from arz_rl.config import build_config
+from arz_rl.env import OBSERVATIONS, REWARDS, SignalCorridorEnv, feasible_phases
+from arz_rl.evaluate import AgentController, run_episode
+from arz_rl.sim.layout import SIG_PHASE, SIG_TIME, SIG_TRANS
+from arz_rl.vec_env import BatchedCorridorVecEnv, SharedJunctionVecEnv
+
+
+@pytest.mark.parametrize("observation", OBSERVATIONS)
+@pytest.mark.parametrize("reward", REWARDS)
+@pytest.mark.parametrize("actions", ["joint", "phases"])
+def test_checkers_pass_with_every_option(observation, reward, actions):
+    env = gym.make(ENV_ID, observation=observation, reward=reward, actions=actions, switch_penalty=0.05,
+                   episode_length=60.0).unwrapped
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(env)
+        sb3_check_env(env, warn=True)
+    obs, _ = env.reset(seed=0)
+    for _ in range(env.n_decisions):
+        obs, reward_value, _, _, _ = env.step(env.action_space.sample())
+        assert env.observation_space.contains(obs) and np.isfinite(reward_value)
+
+
+def _play_masked(env: SignalCorridorEnv, seed: int) -> None:
+    """Random feasible requests at every decision; every green and every change is timed."""
+    rng = np.random.default_rng(seed)
+    env.reset(seed=seed)
+    sc = env.scenario
+    greens: list[list[float]] = [[] for _ in range(env.n_junctions)]
+    changes: list[list[float]] = [[] for _ in range(env.n_junctions)]
+    change_started = np.full(env.n_junctions, np.nan)
+    for _ in range(env.n_decisions):
+        action = int(rng.choice(np.flatnonzero(env.action_masks())))
+        before, t0 = env.sim.sig[0].copy(), float(env.sim.t[0])
+        for j, phase in enumerate(env.phases(action)):
+            # a masked action never asks a junction in transition or before its minimum green to change
+            if before[j, SIG_TRANS] > 0 or before[j, SIG_TIME] < sc.min_green - 1e-9:
+                assert phase == (before[j, 1] if before[j, SIG_TRANS] > 0 else before[j, SIG_PHASE]), (j, before[j])
+        env.step(action)
+        now, t1 = env.sim.sig[0], float(env.sim.t[0])
+        for j in range(env.n_junctions):
+            if before[j, SIG_TRANS] <= 0 < now[j, SIG_TRANS] or (
+                    before[j, SIG_TRANS] <= 0 and now[j, SIG_PHASE] != before[j, SIG_PHASE]):
+                greens[j].append(before[j, SIG_TIME])  # the change starts at the decision: the green ends
+                change_started[j] = t0
+            if now[j, SIG_PHASE] != before[j, SIG_PHASE]:  # the change ended now[j, SIG_TIME] s ago
+                changes[j].append(t1 - now[j, SIG_TIME] - change_started[j])
+    for j in range(env.n_junctions):
+        assert len(greens[j]) >= 3, "the random requests hardly switched"
+        assert min(greens[j]) >= sc.min_green - 1e-9
+        np.testing.assert_allclose(changes[j], sc.yellow + sc.all_red, atol=1e-6)
+
+
+@pytest.mark.parametrize("interval", [1.0, 5.0])
+def test_masking_never_cuts_a_minimum_green_or_a_yellow_short(interval):
+    _play_masked(SignalCorridorEnv(episode_length=600.0, decision_interval=interval), seed=3)
+
+
+def test_masks_follow_the_signal_state():
+    env = SignalCorridorEnv(scenario="corridor", n_junctions=2, actions="phases")
+    env.reset(seed=0)
+    sig, times = env.sim.sig, env.sim.net.junc_times
+    sig[0, 0] = [0, 0, 0.0, 30.0]  # green for 30 s: either phase
+    sig[0, 1] = [1, 1, 0.0, 4.0]  # green for 4 s: keep it
+    assert feasible_phases(sig, times)[0].tolist() == [[True, True], [False, True]]
+    sig[0, 0] = [0, 1, 2.0, 12.0]  # yellow towards phase 1: only phase 1
+    assert feasible_phases(sig, times)[0, 0].tolist() == [False, True]
+    assert env.action_masks().tolist() == [False, True, False, True]
+    joint = SignalCorridorEnv(scenario="corridor", n_junctions=2)
+    joint.reset(seed=0)
+    joint.sim.sig[:] = sig
+    assert joint.action_masks().tolist() == [False, False, False, True]  # only (1, 1)
+
+
+def test_shared_rewards_add_up_to_the_corridor_reward():
+    kwargs = {"episode_length": 60.0, "scenario_overrides": {"demand_scale": 1.25}}
+    shared, flat = SharedJunctionVecEnv(2, **kwargs), BatchedCorridorVecEnv(2, **kwargs)
+    for env in (shared, flat):
+        env.seed(5)
+        env.reset()
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        phases = rng.integers(0, 2, size=(2, 3))
+        _, r_shared, _, _ = shared.step(phases.reshape(-1))
+        _, r_flat, _, _ = flat.step((phases << np.arange(3)).sum(1))
+        np.testing.assert_allclose(r_shared.reshape(2, 3).sum(1), r_flat, rtol=1e-5)
+    assert shared.observation_space.shape == (45 + 10,)
+    assert shared.action_masks().shape == (6, 2)
+
+
+def _shared_model(n_junctions: int, seed: int = 0):
+    from sb3_contrib import MaskablePPO
+
+    vec = SharedJunctionVecEnv(2, n_junctions=n_junctions, episode_length=100.0)
+    vec.seed(seed)
+    return MaskablePPO("MlpPolicy", vec, n_steps=20, batch_size=60, n_epochs=2, seed=seed, device="cpu"), vec
+
+
+def test_one_shared_policy_runs_on_3_and_on_8_junctions(tmp_path):
+    from sb3_contrib import MaskablePPO
+
+    model, _ = _shared_model(3)
+    model.learn(240)
+    for n in (3, 8):  # the same network, unchanged, acts at every junction of either corridor
+        env = SignalCorridorEnv(n_junctions=n, episode_length=100.0)
+        metrics, _ = run_episode(env, AgentController("ppo", model, shared=True), demand_seed=1)
+        assert metrics["avg_delay_s"] > 0 and np.isfinite(metrics["avg_delay_s"])
+    before = [p.detach().clone() for p in model.policy.parameters()]
+    model.save(tmp_path / "corridor3.zip")  # and goes on learning on the longer one, from where it was
+    longer = MaskablePPO.load(tmp_path / "corridor3.zip", env=SharedJunctionVecEnv(2, n_junctions=8,
+                                                                                   episode_length=100.0))
+    for p, q in zip(longer.policy.parameters(), before, strict=True):
+        assert (p.detach() == q).all()
+    longer.learn(320, reset_num_timesteps=False)
+    assert any((p.detach() != q).any() for p, q in zip(longer.policy.parameters(), before, strict=True))
+
+
+def test_behaviour_cloning_starts_the_policy_at_max_pressure():
+    from arz_rl.warm_start import clone, max_pressure_demonstrations
+
+    model, _ = _shared_model(3)
+    env = SignalCorridorEnv(episode_length=600.0, scenario_overrides={"demand_scale": 1.25})
+    demos = max_pressure_demonstrations(env, episodes=2, seed=0, shared=True)
+    assert demos[0].shape == (2 * env.n_decisions * 3, 55) and set(np.unique(demos[2])) == {0, 1}
+    fit = clone(model, *demos)
+    assert fit["agreement_after"] >= 0.9 > fit["agreement_before"] - 0.2
+    assert fit["agreement_after"] > fit["agreement_before"]
+
+
+def test_training_records_the_controller_it_built(tmp_path):
+    from arz_rl.train import train_agent
+
+    cfg = build_config("quick", {"algorithms": ["ppo"], "seeds": 1, "levels": ["over"], "headline_level": "over",
+                                 "episode_length": 100.0, "timesteps": {"ppo": 40}, "eval_freq": 20,
+                                 "checkpoint_freq": 40, "validation_episodes": 1, "warm_start_episodes": 1,
+                                 "reward": "pressure", "switch_penalty": 0.1,
+                                 "ppo": {"n_steps": 10, "batch_size": 30, "n_epochs": 1}})
+    record = train_agent(cfg, "ppo", 0, "over", tmp_path, "cpu")
+    assert record["policy"] == "shared" and record["masked"]
+    assert record["environment"] == {"decision_interval": 10.0, "reward": "pressure", "switch_penalty": 0.1,
+                                     "observation": "junction"}
+    assert record["timesteps"] == 40 and record["sb3_timesteps"] == 120  # 3 junction decisions each
+    assert record["warm_start"]["expert"] == "max_pressure" and record["warm_start"]["samples"] == 30
+    assert record["learning_curve"]["timesteps"] == [10, 20, 30, 40]  # corridor episodes of 10 decisions
+
+
+def _study_config(**extra):
+    return build_config("quick", {"tune_trials": 1, "tune_timesteps": 20, "tune_startup_trials": 1,
+                                  "episode_length": 100.0, "validation_episodes": 1, "eval_freq": 10,
+                                  "checkpoint_freq": 20, "ppo": {"n_steps": 10, "batch_size": 30, "n_epochs": 1},
+                                  **extra})
+
+
+def _worker(seed: int, out: str, journal: str) -> None:
+    from arz_rl.tune import run_study
+
+    run_study(_study_config(seed=seed), Path(out), Path(journal), log=lambda *_: None)
+
+
+def test_an_optuna_study_runs_end_to_end_and_two_workers_share_it(tmp_path):
+    from arz_rl.tune import best_of, write_best
+
+    journal = tmp_path / "study.journal"
+    ctx = multiprocessing.get_context("spawn")
+    workers = [ctx.Process(target=_worker, args=(k, str(tmp_path / f"w{k}" / "output"), str(journal)))
+               for k in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=300)
+        assert w.exitcode == 0
+    records = [json.loads((tmp_path / f"w{k}" / "output" / "tuning.json").read_text()) for k in range(2)]
+    # one study: each worker ran one trial and the one finishing last saw both
+    assert max(len(r["trials"]) for r in records) == 2
+    assert {t["number"] for r in records for t in r["trials"]} == {0, 1}
+    best = best_of([tmp_path / f"w{k}" / "output" / "tuning.json" for k in range(2)])
+    values = {t["number"]: t["value"] for r in records for t in r["trials"] if t["state"] == "COMPLETE"}
+    assert set(values) == {0, 1}
+    assert best["value"] == min(values.values()) and best["completed_trials"] == 2
+    assert set(best["parameters"]) == {"ppo", "decision_interval", "reward", "switch_penalty"}
+    cfg = build_config("full", best["parameters"])  # a run takes the parameters as they are
+    assert cfg.decision_interval == best["parameters"]["decision_interval"]
+    written = write_best([str(tmp_path / f"w{k}" / "output") for k in range(2)], tmp_path / "best.yaml")
+    assert written == best
+    with pytest.raises(FileNotFoundError, match="tuning.json"):
+        write_best([str(tmp_path)], tmp_path / "other.yaml")
+    assert not (tmp_path / "other.yaml").exists()
