@@ -44,7 +44,8 @@ def run_parameters(mode):
     """What the kernel passes to `python -m arz_rl.run --config` (before any fan-out); the device
     travels on its own (run.json, `--device`), so that it is said once.  A mode listed in
     tune.apply_to takes the study's best settings (results/tune/best.yaml) when they exist, and
-    records where they came from (tuned_from); what the mode's own config sets still wins.
+    records where they came from (tuned_from); what the mode's own config sets still wins (key by
+    key within ppo/dqn/timesteps).
     """
     params = {"mode": mode}
     if mode in config["tune"]["apply_to"] and TUNED.exists():
@@ -55,7 +56,11 @@ def run_parameters(mode):
             "sha256": hashlib.sha256(TUNED.read_bytes()).hexdigest(),
             **{k: best[k] for k in ("study", "trial", "value", "metric", "runs")},
         }
-    params.update(config["experiment"].get(mode) or {})
+    for key, value in (config["experiment"].get(mode) or {}).items():
+        # hyper-parameter sections merge key by key: a mode setting n_epochs keeps the tuned rest
+        if isinstance(value, dict) and isinstance(params.get(key), dict):
+            value = {**params[key], **value}
+        params[key] = value
     return params
 
 

@@ -173,7 +173,7 @@ def _worker(seed: int, out: str, journal: str) -> None:
 
 
 def test_an_optuna_study_runs_end_to_end_and_two_workers_share_it(tmp_path):
-    from arz_rl.tune import best_of, write_best
+    from thesis_figures.study import best_of, write_best
 
     journal = tmp_path / "study.journal"
     ctx = multiprocessing.get_context("spawn")

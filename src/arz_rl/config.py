@@ -233,7 +233,10 @@ def mode_defaults(mode: str) -> RunConfig:
         return RunConfig(mode="tune", algorithms=("ppo",), seeds=1, episode_length=3600.0, levels=("over",),
                          ppo=dict(PPO_DEFAULTS), n_envs=4, validation_episodes=3, eval_freq=10_000,
                          checkpoint_freq=10_000, progress_s=30.0, tune_trials=20, tune_startup_trials=8,
-                         tune_timesteps=60_000)
+                         tune_timesteps=60_000, warm_start_episodes=3,
+                         # a warm start clones max-pressure tuned over these (intervals x min greens)
+                         tune_mp_intervals=(5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0),
+                         tune_min_greens=(10.0, 15.0, 20.0, 30.0))
     raise ValueError(f"mode={mode!r}: allowed {MODES}")
 
 

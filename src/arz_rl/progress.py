@@ -37,5 +37,8 @@ class Progress:
         line = {"task": self.task, "phase": self.phase, "done": int(done), "total": self.total, "unit": self.unit,
                 "rate": round(rate, 2), "eta_s": round(left / rate) if rate > 0 else None,
                 **{k: (round(v, 3) if isinstance(v, float) else v) for k, v in facts.items()}}
-        print(f"{MARK} {json.dumps(line)}", file=sys.stdout, flush=True)
+        # one write of the whole line: worker processes share the log, and print() writes the line
+        # and its newline separately (on an unbuffered stdout, two lines could run together)
+        sys.stdout.write(f"{MARK} {json.dumps(line)}\n")
+        sys.stdout.flush()
         return True

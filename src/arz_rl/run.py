@@ -88,7 +88,8 @@ def run(cfg: RunConfig, out: Path, log=print) -> dict[str, Any]:
     params = cfg.to_dict()
     tuned = {level: tune_baselines(cfg, level, sets.validation, log) for level in cfg.levels}
     training: dict[str, Any] = {"parameters": params, "device": device_info,
-                                "runs": train_all(cfg, out, device, log)}
+                                "runs": train_all(cfg, out, device, log,
+                                                  {lv: t["max_pressure"]["params"] for lv, t in tuned.items()})}
     (out / "training_metrics.json").write_text(json.dumps(training, indent=1))
     levels = {level: evaluate_level(cfg, level, training["runs"][level], tuned[level], out, device)
               for level in cfg.levels}

@@ -174,9 +174,11 @@ def agent_tag(algo: str, seed: int, level: str) -> str:
     return f"{algo}_seed{seed}_{level}"
 
 
-def train_agent(cfg: RunConfig, algo: str, seed: int, level: str, out: Path, device: str) -> dict[str, Any]:
+def train_agent(cfg: RunConfig, algo: str, seed: int, level: str, out: Path, device: str,
+                expert: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train ``algo`` with training ``seed`` at demand ``level`` on the resolved ``device`` (cpu |
     gpu, :mod:`arz_rl.device`), resuming from a checkpoint in ``out``; returns its record.
+    ``expert``: the tuned max-pressure settings a warm start clones (:mod:`arz_rl.warm_start`).
 
     Writes ``out/monitor/<algo>_seed<k>_<i>.monitor.csv``, ``out/checkpoints/``,
     ``out/models/<algo>_seed<k>.zip`` and ``out/models/<algo>_seed<k>_best/best_model.zip``.
@@ -232,8 +234,10 @@ def train_agent(cfg: RunConfig, algo: str, seed: int, level: str, out: Path, dev
     if algo == "ppo" and cfg.warm_start_episodes and not resumed:
         from .warm_start import clone, max_pressure_demonstrations
 
-        demos = max_pressure_demonstrations(SignalCorridorEnv(**kwargs), cfg.warm_start_episodes, seed, shared)
-        warm_start = {"expert": "max_pressure", "episodes": cfg.warm_start_episodes, **clone(model, *demos, seed=seed)}
+        demos = max_pressure_demonstrations(SignalCorridorEnv(**kwargs), cfg.warm_start_episodes, seed, shared,
+                                            expert)
+        warm_start = {"expert": "max_pressure", "expert_params": expert, "episodes": cfg.warm_start_episodes,
+                      **clone(model, *demos, seed=seed)}
     score = ValidationScore(cfg, level, algo)
     best_path = best_dir / "best_model.zip"
     to_beat = float("inf")
@@ -295,8 +299,8 @@ def load_policy(out: Path, record: dict[str, Any], device: str):
     return cls.load(best if best.exists() else out / record["model"], device=torch_name(device))
 
 
-def _train_in_worker(cfg: RunConfig, algo: str, seed: int, level: str, out: Path,
-                     device: str) -> tuple[dict[str, Any], float]:
+def _train_in_worker(cfg: RunConfig, algo: str, seed: int, level: str, out: Path, device: str,
+                     expert: dict[str, Any] | None) -> tuple[dict[str, Any], float]:
     """One agent in a worker process: one thread each, the processes share the cores."""
     import numba
     import torch
@@ -304,11 +308,13 @@ def _train_in_worker(cfg: RunConfig, algo: str, seed: int, level: str, out: Path
     torch.set_num_threads(1)
     numba.set_num_threads(1)
     t0 = time.perf_counter()
-    return train_agent(cfg, algo, seed, level, out, device), time.perf_counter() - t0
+    return train_agent(cfg, algo, seed, level, out, device, expert), time.perf_counter() - t0
 
 
-def train_all(cfg: RunConfig, out: Path, device: str, log=print) -> dict[str, dict[str, dict[str, dict[str, Any]]]]:
-    """Train every (algorithm, seed, level) of ``cfg``: ``{level: {algo: {seed: record}}}``.
+def train_all(cfg: RunConfig, out: Path, device: str, log=print, experts: dict[str, dict[str, Any]] | None = None
+              ) -> dict[str, dict[str, dict[str, dict[str, Any]]]]:
+    """Train every (algorithm, seed, level) of ``cfg``: ``{level: {algo: {seed: record}}}``;
+    ``experts``: per level, the tuned max-pressure settings a warm start clones.
 
     With more than one core (``cfg.workers``, 0: one per core) the agents train side by side in
     spawned worker processes, each with one torch and one numba thread, so a kernel's training
@@ -332,7 +338,8 @@ def train_all(cfg: RunConfig, out: Path, device: str, log=print) -> dict[str, di
     if workers <= 1:
         for algo, seed, level in jobs:
             t0 = time.perf_counter()
-            report(algo, seed, level, train_agent(cfg, algo, seed, level, out, device), time.perf_counter() - t0)
+            record = train_agent(cfg, algo, seed, level, out, device, (experts or {}).get(level))
+            report(algo, seed, level, record, time.perf_counter() - t0)
     else:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
@@ -353,7 +360,8 @@ def train_all(cfg: RunConfig, out: Path, device: str, log=print) -> dict[str, di
             vec.step(np.zeros(vec.num_envs, dtype=np.int64))
         # spawn: forking a process that already runs torch and numba threads can deadlock
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(_train_in_worker, cfg, algo, seed, level, out, device): (algo, seed, level)
+            futures = {pool.submit(_train_in_worker, cfg, algo, seed, level, out, device,
+                                   (experts or {}).get(level)): (algo, seed, level)
                        for algo, seed, level in jobs}
             for future, (algo, seed, level) in futures.items():
                 try:

@@ -10,7 +10,8 @@ The study lives in an Optuna journal file (``JournalFileBackend``: append-only, 
 link or an exclusive create, so it is safe on NFS where SQLite is not): several processes or
 SLURM jobs given the same file and study name share one study, each running its trials, the
 TPE sampler seeing every finished one.  Each worker writes ``tuning.json`` (every trial of the
-study it saw, and the best) into its output folder.
+study it saw with the run parameters it stands for, and the best) into its output folder; the
+workflow's verdict over all workers is :mod:`thesis_figures.study`.
 """
 
 from __future__ import annotations
@@ -94,6 +95,13 @@ def run_study(cfg: RunConfig, out: Path, journal: Path | None = None, log=print)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     # seeded per worker: parallel workers must not propose the same first points
     sampler = optuna.samplers.TPESampler(seed=cfg.seed, n_startup_trials=cfg.tune_startup_trials)
+    expert = None
+    if cfg.warm_start_episodes:  # the warm start clones max-pressure as tuned on the same validation draws
+        from .protocol import seed_sets, tune_baselines
+
+        tuned = tune_baselines(replace(cfg, tune_cycles=cfg.tune_cycles[:1]), cfg.tune_level,
+                               seed_sets(cfg).validation, log)
+        expert = tuned["max_pressure"]["params"]
     study = optuna.create_study(study_name=cfg.tune_study, storage=storage(journal), direction="minimize",
                                 sampler=sampler, load_if_exists=True)
 
@@ -102,7 +110,7 @@ def run_study(cfg: RunConfig, out: Path, journal: Path | None = None, log=print)
         seed = trial.number % 1000  # a training seed (arz_rl.protocol: 0-999)
         t0 = time.perf_counter()
         record = train_agent(trial_config(cfg, chosen, seed), "ppo", seed, cfg.tune_level, out / "trials" /
-                             f"trial{trial.number}", device["device"])
+                             f"trial{trial.number}", device["device"], expert)
         value = float(record["chosen_checkpoint"][PRIMARY_METRIC])
         trial.set_user_attr("training_seed", seed)
         trial.set_user_attr("train_wall_time_s", round(time.perf_counter() - t0, 2))
@@ -111,6 +119,7 @@ def run_study(cfg: RunConfig, out: Path, journal: Path | None = None, log=print)
 
     study.optimize(objective, n_trials=cfg.tune_trials)
     trials = [{"number": t.number, "state": t.state.name, "value": t.value, "params": t.params,
+               "parameters": parameters_from(t.params) if len(t.params) == len(SPACE) else None,
                "user_attrs": t.user_attrs,
                "started": t.datetime_start.isoformat() if t.datetime_start else None,
                "completed": t.datetime_complete.isoformat() if t.datetime_complete else None}
@@ -121,58 +130,9 @@ def run_study(cfg: RunConfig, out: Path, journal: Path | None = None, log=print)
         "study": cfg.tune_study, "device": device, "journal": str(journal), "level": cfg.tune_level,
         "metric": PRIMARY_METRIC, "direction": "minimize",
         "scored_on": "validation draws", "timesteps_per_trial": cfg.tune_timesteps, "space": SPACE,
+        "warm_start": {"episodes": cfg.warm_start_episodes, "expert": expert} if expert else None,
         "trials": trials, "best": None if best is None else {**best, "parameters": parameters_from(best["params"])},
     }
     (out / "tuning.json").write_text(json.dumps(result, indent=2, default=str))
     return result
 
-
-def best_of(tuning_files: list[Path]) -> dict[str, Any]:
-    """The verdict of a study from its workers' ``tuning.json`` files (each lists every trial its
-    worker saw of the shared study): the completed trial with the lowest validation delay, the
-    run settings it stands for, and the study's size.  Raises ValueError when no trial completed."""
-    trials: dict[int, dict[str, Any]] = {}
-    head: dict[str, Any] = {}
-    for path in tuning_files:
-        data = json.loads(Path(path).read_text())
-        head = head or data
-        for t in data["trials"]:
-            if t["state"] == "COMPLETE" or t["number"] not in trials:
-                trials[t["number"]] = t
-    done = [t for t in trials.values() if t["state"] == "COMPLETE"]
-    if not done:
-        raise ValueError(f"no trial of the study completed (files: {[str(p) for p in tuning_files]})")
-    best = min(done, key=lambda t: (t["value"], t["number"]))
-    return {
-        "study": head["study"], "metric": head["metric"], "scored_on": head["scored_on"], "level": head["level"],
-        "trial": best["number"], "value": best["value"], "completed_trials": len(done), "trials": len(trials),
-        "parameters": parameters_from(best["params"]),
-        "runs": sorted(Path(p).parent.parent.name for p in tuning_files),
-    }
-
-
-def write_best(parts: list[str], output: str | Path, log: str | Path | None = None) -> dict[str, Any]:
-    """``best.yaml`` from the downloaded outputs ``parts`` of the study's kernels (written whole or
-    not at all); ``log`` receives what was chosen."""
-    import os
-
-    import yaml
-
-    files = [Path(p) / "tuning.json" for p in parts]
-    missing = [str(f) for f in files if not f.exists()]
-    if missing:
-        raise FileNotFoundError(f"{missing[0]}: a study kernel's output has no tuning.json (was it a tune run?)")
-    best = best_of(files)
-    text = ("# The RL study's verdict (arz_rl.tune): the completed trial with the lowest mean delay over\n"
-            "# the validation draws.  Generated; the modes in tune.apply_to take `parameters`.\n"
-            + yaml.safe_dump(best, sort_keys=False))
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_suffix(".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, output)
-    if log is not None:
-        Path(log).parent.mkdir(parents=True, exist_ok=True)
-        Path(log).write_text(f"trial {best['trial']} of {best['completed_trials']} completed: "
-                             f"{best['metric']} {best['value']:.3f} on the {best['scored_on']}\n{text}")
-    return best

@@ -1,9 +1,11 @@
 """Warm start: behaviour cloning of max-pressure's decisions into a policy, before PPO fine-tunes it.
 
-Max-pressure (:class:`arz_rl.baselines.MaxPressure`, holding each green the scenario's minimum
-green, deciding at the policy's own interval) plays ``episodes`` training-draw episodes; at every
-decision each junction's observation, its action mask and max-pressure's request are recorded
-(where the mask leaves one phase, that phase: what the signal will show).  The policy's actor is
+Max-pressure (:class:`arz_rl.baselines.MaxPressure`) with the settings tuned for the level on the
+validation draws (its decision interval and minimum green; the run's tuning, :mod:`arz_rl.protocol`)
+plays ``episodes`` training-draw episodes at the policy's decision interval: it decides every
+``round(interval / decision interval)`` decisions and its request stands in between.  At every
+decision each junction's observation, its action mask and the expert's request are recorded (where
+the mask leaves one phase, that phase: what the signal will show).  The policy's actor is
 then fitted by cross-entropy on the (masked) action distribution; the critic is left to PPO.
 """
 
@@ -17,22 +19,28 @@ from .baselines import MaxPressure
 from .env import SignalCorridorEnv, feasible_phases
 
 
-def max_pressure_demonstrations(env: SignalCorridorEnv, episodes: int, seed: int, shared: bool
-                                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def max_pressure_demonstrations(env: SignalCorridorEnv, episodes: int, seed: int, shared: bool,
+                                expert: dict[str, Any] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(observations, masks, actions)`` of max-pressure over ``episodes`` episodes of ``env``
     drawn from the training stream ``seed``: per junction for a ``shared`` policy ((N J, D),
     (N J, 2), (N J,)), per corridor otherwise, in ``env``'s action space ((N, D), its masks (N, M),
-    its actions (N,) for joint actions or (N, J) for per-junction phases)."""
-    expert = MaxPressure(interval=None, min_green=env.scenario.min_green)
+    its actions (N,) for joint actions or (N, J) for per-junction phases).  ``expert``: max-pressure's
+    ``interval`` and ``min_green`` (s; default: the env's decision interval and minimum green)."""
+    settings = expert or {}
+    interval = float(settings.get("interval") or env.decision_interval)
+    every = max(1, round(interval / env.decision_interval))
+    expert = MaxPressure(interval=None, min_green=float(settings.get("min_green") or env.scenario.min_green))
     observations, masks, actions = [], [], []
     obs, _ = env.reset(seed=seed)
     for episode in range(episodes):
         if episode:
             obs, _ = env.reset()
         expert.reset(env)
-        for _ in range(env.n_decisions):
+        request = env.phases(expert.act(obs, env))
+        for k in range(env.n_decisions):
             feasible = feasible_phases(env.sim.sig, env.sim.net.junc_times)[0]
-            request = env.phases(expert.act(obs, env))
+            if k % every == 0:
+                request = env.phases(expert.act(obs, env))
             label = np.where(feasible.all(axis=1), request, feasible.argmax(axis=1))
             observations.append(env.shared_observation() if shared else obs[None])
             masks.append(feasible if shared else env.action_masks()[None])
