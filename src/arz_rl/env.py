@@ -120,11 +120,9 @@ def shared_view(features: np.ndarray, n_bins: int) -> np.ndarray:
 def feasible_phases(sig: np.ndarray, junc_times: np.ndarray) -> np.ndarray:
     """(B, J, 2) bool: the phases a junction may be asked for now.  In a transition only its
     target; before the minimum green only the phase shown; otherwise both."""
-    moving = sig[..., SIG_TRANS] > 0.0
-    early = sig[..., SIG_TIME] < junc_times[None, :, JT_MIN_GREEN] - T_EPS
-    held = np.where(moving, sig[..., SIG_TARGET], sig[..., SIG_PHASE]).astype(np.int64)
+    held = heading_phase(sig)
+    fixed = (sig[..., SIG_TRANS] > 0.0) | (sig[..., SIG_TIME] < junc_times[None, :, JT_MIN_GREEN] - T_EPS)
     masks = np.ones(sig.shape[:2] + (2,), dtype=bool)
-    fixed = moving | early
     masks[fixed, 1 - held[fixed]] = False
     return masks
 

@@ -190,9 +190,6 @@ def train_agent(cfg: RunConfig, algo: str, seed: int, level: str, out: Path, dev
     shared = is_shared(cfg, algo)
     n_envs = cfg.n_envs if algo == "ppo" else 1
     kwargs = env_kwargs(cfg, level)
-    # a shared policy's SB3 step is one junction's decision: the budget and the intervals below
-    # count corridor decisions, so that every agent simulates the same traffic
-    per_step = SignalCorridorEnv(**kwargs).n_junctions if shared else 1
     simulator: dict[str, Any] = {"device": "cpu", "engine": "numba", "why": "one env"}
     monitor_dir = out / "monitor"
     monitor_dir.mkdir(parents=True, exist_ok=True)
@@ -217,6 +214,9 @@ def train_agent(cfg: RunConfig, algo: str, seed: int, level: str, out: Path, dev
     else:
         vec = DummyVecEnv([lambda: make_env(cfg, algo, level, monitor_dir / f"{tag}_0.monitor.csv")])
     vec.seed(seed)
+    # a shared policy's SB3 step is one junction's decision: the budget and the intervals below
+    # count corridor decisions, so that every agent simulates the same traffic
+    per_step = vec.n_junctions if shared else 1
     ckpt_dir = out / "checkpoints" / tag
     best_dir = out / "models" / f"{tag}_best"
     cls = _algo_class(algo)

@@ -13,7 +13,6 @@ length, so every env truncates at the same step and is reset with its own demand
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -35,39 +34,78 @@ from .sim import Simulator
 from .sim.layout import ACC_DELAY, ACC_SWITCHES, JQ_INTEGRAL
 
 
-class BatchedCorridorVecEnv(VecEnv):
-    """``n_envs`` corridors stepped together; ``device`` (``cpu``/``gpu``) and ``engine`` (``numba``/
-    ``torch``) are the simulator's (:mod:`arz_rl.device`).  ``env_kwargs`` are :class:`SignalCorridorEnv`'s.
-    """
+class _CorridorBatch(VecEnv):
+    """What both views share: ``n_corridors`` corridors of one template :class:`SignalCorridorEnv`
+    in one batched simulator, their demand stream and episode clock, and the parts of the VecEnv
+    interface one simulator answers (no per-env attributes or methods, but the action masks
+    sb3-contrib's MaskablePPO asks for at every step).  Subclasses give the observation, the step
+    and the masks."""
 
-    def __init__(self, n_envs: int, device: str = "cpu", engine: str | None = None, **env_kwargs: Any) -> None:
-        template = SignalCorridorEnv(**env_kwargs)
+    def __init__(self, template: SignalCorridorEnv, n_corridors: int, num_envs: int, observation_space: spaces.Space,
+                 action_space: spaces.Space, device: str, engine: str | None) -> None:
         self.template = template
-        self.sim = Simulator(template.scenario, batch_size=n_envs, order=template.sim.order,
-                             parallel=n_envs > 1, device=device, engine=engine)
-        self.decision_interval = template.decision_interval
-        self.n_decisions = template.n_decisions
-        self.reward_kind = template.reward_kind
-        self.k_obs = template.k_obs
-        self.demand_noise = template.demand_noise
-        self._obs = np.zeros((n_envs, self.sim.observation_size(self.k_obs)))
-        self._features = np.zeros((n_envs,) + template._features.shape[1:])
-        self._actions = np.zeros((n_envs, template.n_junctions), dtype=np.int64)
+        self.n_corridors = n_corridors
+        self.n_junctions = template.n_junctions
+        self.sim = Simulator(template.scenario, batch_size=n_corridors, order=template.sim.order,
+                             parallel=n_corridors > 1, device=device, engine=engine)
+        self._features = np.zeros((n_corridors,) + template._features.shape[1:])
+        self._actions = np.zeros((n_corridors, template.n_junctions), dtype=np.int64)
         self._rng = np.random.default_rng()
         self._step = 0
-        self._returns = np.zeros(n_envs)
+        self._returns = np.zeros(n_corridors)
         self._started = time.time()
-        super().__init__(n_envs, template.observation_space, template.action_space)
+        super().__init__(num_envs, observation_space, action_space)
 
     def seed(self, seed: int | None = None) -> Sequence[None | int]:
         self._rng = np.random.default_rng(seed)
         return [None if seed is None else seed + i for i in range(self.num_envs)]
 
     def reset(self) -> np.ndarray:
-        self.sim.reset(self._rng, self.demand_noise)
+        self.sim.reset(self._rng, self.template.demand_noise)
         self._step = 0
         self._returns[:] = 0.0
         return self._observation()
+
+    def action_masks(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def _observation(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
+        return [getattr(self.template, attr_name) for _ in self._get_indices(indices)]
+
+    def has_attr(self, attr_name: str) -> bool:
+        return attr_name == "action_masks" or hasattr(self.template, attr_name)
+
+    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        raise AttributeError(f"{type(self).__name__} shares one simulator: cannot set {attr_name!r} per env")
+
+    def env_method(self, method_name: str, *args: Any, indices: VecEnvIndices = None, **kwargs: Any) -> list[Any]:
+        if method_name == "action_masks":
+            masks = self.action_masks()
+            return [masks[i] for i in self._get_indices(indices)]
+        raise AttributeError(f"{type(self).__name__} has no per-env {method_name!r}")
+
+    def env_is_wrapped(self, wrapper_class: type, indices: VecEnvIndices = None) -> list[bool]:
+        return [False for _ in self._get_indices(indices)]
+
+    def get_images(self) -> Sequence[np.ndarray | None]:
+        return [None] * self.num_envs
+
+
+class BatchedCorridorVecEnv(_CorridorBatch):
+    """``n_envs`` corridors stepped together; ``device`` (``cpu``/``gpu``) and ``engine`` (``numba``/
+    ``torch``) are the simulator's (:mod:`arz_rl.device`).  ``env_kwargs`` are :class:`SignalCorridorEnv`'s.
+    """
+
+    def __init__(self, n_envs: int, device: str = "cpu", engine: str | None = None, **env_kwargs: Any) -> None:
+        template = SignalCorridorEnv(**env_kwargs)
+        super().__init__(template, n_envs, n_envs, template.observation_space, template.action_space, device, engine)
+        self._obs = np.zeros((n_envs, self.sim.observation_size(template.k_obs)))
 
     def step_async(self, actions: np.ndarray) -> None:
         actions = np.asarray(actions, dtype=np.int64)
@@ -87,17 +125,17 @@ class BatchedCorridorVecEnv(VecEnv):
         delay_before = sim.acc[:, ACC_DELAY:ACC_DELAY + 2].sum(1)
         queue_before = sim.jq[:, :, JQ_INTEGRAL].copy()
         switches_before = sim.acc[:, ACC_SWITCHES].copy()
-        sim.advance(self.decision_interval)
+        sim.advance(env.decision_interval)
         obs = self._observation()
-        cost = junction_costs(self.reward_kind, sim, delay_before, queue_before, self._features, env.n_bins,
-                              self.decision_interval).sum(1)
+        cost = junction_costs(env.reward_kind, sim, delay_before, queue_before, self._features, env.n_bins,
+                              env.decision_interval).sum(1)
         cost += env.switch_penalty * (sim.acc[:, ACC_SWITCHES] - switches_before)
         rewards = (-cost).astype(np.float32)
         self._returns += rewards
         self._step += 1
         infos: list[dict[str, Any]] = [{"time": float(sim.t[b])} for b in range(self.num_envs)]
         dones = np.zeros(self.num_envs, dtype=bool)
-        if self._step >= self.n_decisions:  # every env truncates now: report, then start the next episodes
+        if self._step >= env.n_decisions:  # every env truncates now: report, then start the next episodes
             dones[:] = True
             for b, info in enumerate(infos):
                 info["terminal_observation"] = obs[b]
@@ -120,36 +158,11 @@ class BatchedCorridorVecEnv(VecEnv):
         self.sim.junction_features(self.template.n_bins, QUEUE_SCALE, self._features)
         if self.template.observation_kind == "junction":
             return self._features.reshape(self.num_envs, -1).astype(np.float32)
-        self.sim.observe(self.k_obs, QUEUE_SCALE, self._obs)
+        self.sim.observe(self.template.k_obs, QUEUE_SCALE, self._obs)
         return self._obs.astype(np.float32)
 
-    def close(self) -> None:
-        pass
 
-    # -- the rest of the VecEnv interface: one env class, no wrappers -----------------------
-    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
-        return [getattr(self.template, attr_name) for _ in self._get_indices(indices)]
-
-    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
-        raise AttributeError(f"BatchedCorridorVecEnv shares one simulator: cannot set {attr_name!r} per env")
-
-    def has_attr(self, attr_name: str) -> bool:
-        return hasattr(self.template, attr_name)
-
-    def env_method(self, method_name: str, *args: Any, indices: VecEnvIndices = None, **kwargs: Any) -> list[Any]:
-        if method_name == "action_masks":  # what sb3-contrib's MaskablePPO asks at every step
-            masks = self.action_masks()
-            return [masks[i] for i in self._get_indices(indices)]
-        raise AttributeError(f"BatchedCorridorVecEnv has no per-env {method_name!r}")
-
-    def env_is_wrapped(self, wrapper_class: type, indices: VecEnvIndices = None) -> list[bool]:
-        return [False for _ in self._get_indices(indices)]
-
-    def get_images(self) -> Sequence[np.ndarray | None]:
-        return [None] * self.num_envs
-
-
-class SharedJunctionVecEnv(VecEnv):
+class SharedJunctionVecEnv(_CorridorBatch):
     """``n_corridors`` corridors stepped together, offered junction by junction: one SB3 env per
     (corridor, junction), so a single policy acts at every junction (parameter sharing, as in
     MPLight and RESCO's independent learners) and every junction's transitions train it.
@@ -165,37 +178,16 @@ class SharedJunctionVecEnv(VecEnv):
 
     def __init__(self, n_corridors: int, device: str = "cpu", engine: str | None = None,
                  monitor_file: str | None = None, **env_kwargs: Any) -> None:
+        from stable_baselines3.common.monitor import ResultsWriter
+
         template = SignalCorridorEnv(**env_kwargs)
-        self.template = template
-        self.n_corridors = n_corridors
-        self.n_junctions = template.n_junctions
-        self.sim = Simulator(template.scenario, batch_size=n_corridors, order=template.sim.order,
-                             parallel=n_corridors > 1, device=device, engine=engine)
-        self.n_bins = template.n_bins
-        self._features = np.zeros((n_corridors, self.n_junctions, template._features.shape[2]))
-        dim = self._features.shape[2] + 2 * NEIGHBOUR_FEATURES
-        self._rng = np.random.default_rng()
-        self._step = 0
-        self._returns = np.zeros(n_corridors)
-        self._started = time.time()
-        self._actions = np.zeros((n_corridors, self.n_junctions), dtype=np.int64)
+        dim = template._features.shape[2] + 2 * NEIGHBOUR_FEATURES
+        super().__init__(template, n_corridors, n_corridors * template.n_junctions,
+                         spaces.Box(-1.0, 1.0, shape=(dim,), dtype=np.float32), spaces.Discrete(2), device, engine)
         self._monitor = None
         if monitor_file is not None:
-            self._monitor = open(monitor_file, "w")  # noqa: SIM115  (closed in close())
-            self._monitor.write("#" + json.dumps({"t_start": self._started, "env_id": "SharedJunctionVecEnv"}) + "\n")
-            self._monitor.write("r,l,t\n")
-        super().__init__(n_corridors * self.n_junctions,
-                         spaces.Box(-1.0, 1.0, shape=(dim,), dtype=np.float32), spaces.Discrete(2))
-
-    def seed(self, seed: int | None = None) -> Sequence[None | int]:
-        self._rng = np.random.default_rng(seed)
-        return [None if seed is None else seed + i for i in range(self.num_envs)]
-
-    def reset(self) -> np.ndarray:
-        self.sim.reset(self._rng, self.template.demand_noise)
-        self._step = 0
-        self._returns[:] = 0.0
-        return self._observation()
+            self._monitor = ResultsWriter(monitor_file, header={"t_start": self._started,
+                                                                "env_id": "SharedJunctionVecEnv"})
 
     def step_async(self, actions: np.ndarray) -> None:
         phases = np.asarray(actions, dtype=np.int64).reshape(self.n_corridors, self.n_junctions)
@@ -211,7 +203,7 @@ class SharedJunctionVecEnv(VecEnv):
         queue_before = sim.jq[:, :, JQ_INTEGRAL].copy()
         sim.advance(env.decision_interval)
         obs = self._observation()
-        costs = junction_costs(env.reward_kind, sim, delay_before, queue_before, self._features, self.n_bins,
+        costs = junction_costs(env.reward_kind, sim, delay_before, queue_before, self._features, env.n_bins,
                                env.decision_interval)
         costs += env.switch_penalty * (heading_phase(sim.sig) != heading)
         self._returns -= costs.sum(1)
@@ -226,11 +218,10 @@ class SharedJunctionVecEnv(VecEnv):
                 info["TimeLimit.truncated"] = True
             elapsed = round(time.time() - self._started, 6)
             for b in range(self.n_corridors):  # one episode per corridor, reported at its first junction
-                infos[b * self.n_junctions]["episode"] = {"r": float(self._returns[b]), "l": self._step, "t": elapsed}
+                episode = {"r": float(self._returns[b]), "l": self._step, "t": elapsed}
+                infos[b * self.n_junctions]["episode"] = episode
                 if self._monitor is not None:
-                    self._monitor.write(f"{self._returns[b]:.6f},{self._step},{elapsed}\n")
-            if self._monitor is not None:
-                self._monitor.flush()
+                    self._monitor.write_row(episode)
             obs = self.reset()
         return obs, rewards, dones, infos
 
@@ -239,35 +230,13 @@ class SharedJunctionVecEnv(VecEnv):
         return feasible_phases(self.sim.sig, self.sim.net.junc_times).reshape(-1, 2)
 
     def _observation(self) -> np.ndarray:
-        self.sim.junction_features(self.n_bins, QUEUE_SCALE, self._features)
-        return shared_view(self._features, self.n_bins).reshape(self.num_envs, -1).astype(np.float32)
+        self.sim.junction_features(self.template.n_bins, QUEUE_SCALE, self._features)
+        return shared_view(self._features, self.template.n_bins).reshape(self.num_envs, -1).astype(np.float32)
 
     def close(self) -> None:
         if self._monitor is not None:
             self._monitor.close()
             self._monitor = None
-
-    # -- the rest of the VecEnv interface -----------------------------------------------------
-    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
-        return [getattr(self.template, attr_name) for _ in self._get_indices(indices)]
-
-    def has_attr(self, attr_name: str) -> bool:
-        return attr_name == "action_masks" or hasattr(self.template, attr_name)
-
-    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
-        raise AttributeError(f"SharedJunctionVecEnv shares one simulator: cannot set {attr_name!r} per env")
-
-    def env_method(self, method_name: str, *args: Any, indices: VecEnvIndices = None, **kwargs: Any) -> list[Any]:
-        if method_name == "action_masks":  # what sb3-contrib's MaskablePPO asks at every step
-            masks = self.action_masks()
-            return [masks[i] for i in self._get_indices(indices)]
-        raise AttributeError(f"SharedJunctionVecEnv has no per-env {method_name!r}")
-
-    def env_is_wrapped(self, wrapper_class: type, indices: VecEnvIndices = None) -> list[bool]:
-        return [False for _ in self._get_indices(indices)]
-
-    def get_images(self) -> Sequence[np.ndarray | None]:
-        return [None] * self.num_envs
 
 
 def pick_engine(n_envs: int, device: str, steps: int = 4, **env_kwargs: Any) -> tuple[str, str, dict]:
@@ -283,7 +252,7 @@ def pick_engine(n_envs: int, device: str, steps: int = 4, **env_kwargs: Any) -> 
         env = BatchedCorridorVecEnv(n_envs, device=candidate, engine=engine, **env_kwargs)
         env.seed(0)
         env.reset()
-        actions = np.zeros((n_envs, env.template.n_junctions), dtype=np.int64)
+        actions = np.zeros((n_envs, *env.action_space.shape), dtype=np.int64)
         env.step(actions)  # compile / warm up
         t0 = time.perf_counter()
         for k in range(steps):

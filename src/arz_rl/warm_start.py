@@ -36,7 +36,6 @@ def max_pressure_demonstrations(env: SignalCorridorEnv, episodes: int, seed: int
         if episode:
             obs, _ = env.reset()
         expert.reset(env)
-        request = env.phases(expert.act(obs, env))
         for k in range(env.n_decisions):
             feasible = feasible_phases(env.sim.sig, env.sim.net.junc_times)[0]
             if k % every == 0:
