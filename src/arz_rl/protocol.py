@@ -114,11 +114,13 @@ def candidates(cfg: RunConfig, env: SignalCorridorEnv) -> dict[str, list[Control
     }
 
 
-def tune_baselines(cfg: RunConfig, level: str, validation: list[int], log=print) -> dict[str, Any]:
+def tune_baselines(cfg: RunConfig, level: str, validation: list[int], log=print,
+                   only: tuple[str, ...] | None = None) -> dict[str, Any]:
     """Each baseline's best setting on the validation draws (lowest mean of the primary metric):
-    ``{name: {"controller", "params", "validation", "sweep"}}``."""
+    ``{name: {"controller", "params", "validation", "sweep"}}``; ``only``: these baselines."""
     player = Player(cfg, level)
-    grid = candidates(cfg, player.env(None))
+    grid = {name: options for name, options in candidates(cfg, player.env(None)).items()
+            if only is None or name in only}
     total = sum(len(v) for v in grid.values())
     progress = Progress(f"baselines at {level}", "tune", total, "settings", cfg.progress_s)
     tuned, done = {}, 0

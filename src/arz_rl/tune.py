@@ -99,8 +99,7 @@ def run_study(cfg: RunConfig, out: Path, journal: Path | None = None, log=print)
     if cfg.warm_start_episodes:  # the warm start clones max-pressure as tuned on the same validation draws
         from .protocol import seed_sets, tune_baselines
 
-        tuned = tune_baselines(replace(cfg, tune_cycles=cfg.tune_cycles[:1]), cfg.tune_level,
-                               seed_sets(cfg).validation, log)
+        tuned = tune_baselines(cfg, cfg.tune_level, seed_sets(cfg).validation, log, only=("max_pressure",))
         expert = tuned["max_pressure"]["params"]
     study = optuna.create_study(study_name=cfg.tune_study, storage=storage(journal), direction="minimize",
                                 sampler=sampler, load_if_exists=True)
@@ -131,7 +130,7 @@ def run_study(cfg: RunConfig, out: Path, journal: Path | None = None, log=print)
         "metric": PRIMARY_METRIC, "direction": "minimize",
         "scored_on": "validation draws", "timesteps_per_trial": cfg.tune_timesteps, "space": SPACE,
         "warm_start": {"episodes": cfg.warm_start_episodes, "expert": expert} if expert else None,
-        "trials": trials, "best": None if best is None else {**best, "parameters": parameters_from(best["params"])},
+        "trials": trials, "best": best,
     }
     (out / "tuning.json").write_text(json.dumps(result, indent=2, default=str))
     return result
