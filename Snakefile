@@ -3,11 +3,11 @@
 import sys
 from pathlib import Path
 
-import yaml
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-from kernel_runner.overrides import coerce
+from kernel_runner import KernelRunnerError
+from kernel_runner.config import check_config
 
 min_version("9.0")
 
@@ -15,18 +15,18 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
-# nested --config overrides arrive as strings: typed by the schema before it checks them
-config.update(
-    coerce(
-        config,
-        yaml.safe_load(
-            (Path(workflow.basedir) / "config" / "config.schema.yaml").read_text()
-        ),
+# nested --config overrides arrive as strings: typed by the schema (config/config.schema.yaml, and
+# each backend's section from the backend itself) before it checks them; a refusal is one line
+try:
+    config.update(
+        check_config(
+            config,
+            Path(workflow.basedir) / "config" / "config.schema.yaml",
+            ["config/config.yaml", *workflow.overwrite_configfiles],
+        )
     )
-)
-
-
-validate(config, "config/config.schema.yaml")
+except KernelRunnerError as exc:
+    sys.exit(f"error: {exc}")
 
 
 report: "report/workflow.rst"

@@ -1,3 +1,4 @@
+import atexit
 import hashlib
 import json
 import sys
@@ -9,9 +10,11 @@ ROOT = Path(workflow.basedir)
 if str(ROOT / "src") not in sys.path:
     sys.path.insert(0, str(ROOT / "src"))
 
+from kernel_runner import KernelRunnerError
 from kernel_runner.archive import restore
-from kernel_runner.backends import check_settings, kernel_metadata, session_resource
-from kernel_runner.download import check_download, request_download_again
+from kernel_runner.backends import backend_class, run_id_pattern
+from kernel_runner.backends.base import DEVICE_REQUESTS
+from kernel_runner.download import VERIFIED, check_download, request_download_again
 from kernel_runner.gitsync import content_hash, run_digest
 from kernel_runner.interrupts import forward_interrupts_to_jobs
 from thesis_figures.catalog import FIGURES
@@ -19,11 +22,13 @@ from thesis_figures.catalog import FIGURES
 MODES = ["quick", "full", "tune"]
 # the study of the RL controller's settings (mode tune) and its verdict
 TUNED = ROOT / "results" / "tune" / "best.yaml"
+# what the configured backend declares for the rules (kernel_runner.backends.base.BackendBase)
+BACKEND = backend_class(config["backend"])
 
 
 wildcard_constraints:
     mode="|".join(MODES),
-    run=r"[a-z]+-[a-z]+-[0-9a-f]{12}",
+    run=run_id_pattern(DEVICE_REQUESTS),
     merged=r"[0-9a-f]{12}",
 
 
@@ -31,8 +36,19 @@ wildcard_constraints:
 forward_interrupts_to_jobs()
 
 
+def refuse(exc):
+    """A setting the workflow cannot run with: one line, no traceback, nothing run."""
+    sys.exit(f"error: {exc}")
+
+
 # what the configured backend needs of the rest of the configuration, said before anything runs
-check_settings(config["backend"], config.get(config["backend"]) or {}, config["git"])
+try:
+    BACKEND.check_settings(config.get(config["backend"]) or {}, config["git"])
+except KernelRunnerError as exc:
+    refuse(exc)
+# what a real run still needs that planning it (a dry run) does not: said when snakemake ends
+for _need in BACKEND.launch_requirements(config.get(config["backend"]) or {}):
+    atexit.register(print, f"note: {_need}", file=sys.stderr)
 
 
 def backend_settings():
@@ -93,10 +109,10 @@ def study_workers(params):
     workers = config["tune"]["workers"]
     if workers == 1:
         return [(None, params)]
-    if config["backend"] not in ("local", "slurm"):
-        raise ValueError(
-            f"tune.workers={workers} needs kernels sharing this filesystem (backend local or slurm), "
-            f"not backend={config['backend']}: set tune.workers: 1"
+    if not BACKEND.shared_filesystem:
+        refuse(
+            f"tune.workers={workers} needs kernels that share this machine's filesystem, which "
+            f"backend={config['backend']}'s do not: set tune.workers: 1"
         )
     study = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
     journal = ROOT / "results" / "tune" / "studies" / f"{study}.journal"
@@ -109,16 +125,20 @@ def study_workers(params):
 
 def run_metadata(mode, part=None):
     """The backend's metadata rendered into kernel-metadata.json."""
-    return kernel_metadata(
-        config["backend"], backend_settings(), mode, config["device"], part
-    )
+    try:
+        return BACKEND.kernel_metadata(backend_settings(), mode, config["device"], part)
+    except KernelRunnerError as exc:
+        refuse(exc)
 
 
 _FILES_DIGEST = []
 _RUNS = {}
 # examiner mode: `--config restore=<archive>` puts the archived runs in place (verified) and the
 # workflow works on them instead of computing its own runs for that mode: no kernel is launched
-RESTORED = restore(config["restore"], ROOT) if config.get("restore") else None
+try:
+    RESTORED = restore(config["restore"], ROOT) if config.get("restore") else None
+except KernelRunnerError as exc:
+    refuse(exc)
 if RESTORED:
     _RUNS[RESTORED["mode"]] = {
         run: {k: info[k] for k in ("part", "parameters", "extra", "digest")}
@@ -183,7 +203,10 @@ def check_downloads():
         for part in downloaded_parts(mode):
             output, complete = Path(part), Path(part).parent / "complete.json"
             if output.is_dir():
-                check_download(output, skip=UNREAD_OUTPUTS)
+                # hashes only the files whose size or time changed since they last matched
+                check_download(
+                    output, skip=UNREAD_OUTPUTS, cache=output.parent / VERIFIED
+                )
             elif complete.exists():
                 request_download_again(complete)
 
@@ -226,10 +249,19 @@ def merge_inputs(wildcards):
 
 
 # a launched kernel occupies one of the backend's sessions (Kaggle's concurrent GPU sessions, the
-# cluster jobs this workflow may have at once): the fan-out cap, set in profiles/default
-SESSION = session_resource(config["backend"])
-KAGGLE_SLOTS = int(SESSION == "kaggle_gpu")
-SLURM_SLOTS = int(SESSION == "slurm_jobs")
+# cluster jobs this workflow may have at once): the fan-out cap the backend declares, unless
+# `--resources <its resource>=N` (or a profile) says otherwise
+SESSION = {BACKEND.session_resource: 1} if BACKEND.session_resource else {}
+if (
+    SESSION
+    and BACKEND.session_cap
+    and BACKEND.session_resource not in workflow.global_resources
+):
+    from snakemake.resources import Resource
+
+    workflow.global_resources[BACKEND.session_resource] = Resource(
+        BACKEND.session_resource, BACKEND.session_cap
+    )
 # the code each figure reads besides the results: the shared plotting modules and its own module,
 # so that editing one figure reruns that figure only; the tables read the shared modules and theirs
 SHARED_FIGURE_CODE = [
@@ -261,7 +293,10 @@ def figure_code(figure):
     return SHARED_FIGURE_CODE + [str(ROOT / "src" / "thesis_figures" / f"{drawing}.py")]
 
 
-check_downloads()
+try:
+    check_downloads()
+except KernelRunnerError as exc:
+    refuse(exc)
 
 
 def tracking(wildcards):

@@ -43,8 +43,7 @@ rule push:
     # bookkeeping and network calls: no core held, so fanned-out runs progress side by side
     threads: 0
     resources:
-        kaggle_gpu=KAGGLE_SLOTS,
-        slurm_jobs=SLURM_SLOTS,
+        **SESSION,
     params:
         backend=config["backend"],
         settings=backend_settings(),
@@ -66,8 +65,7 @@ rule poll:
     # waiting holds no core, only a session slot; launched runs are waited on before new pushes
     threads: 0
     resources:
-        kaggle_gpu=KAGGLE_SLOTS,
-        slurm_jobs=SLURM_SLOTS,
+        **SESSION,
     params:
         backend=config["backend"],
         settings=backend_settings(),

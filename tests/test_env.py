@@ -123,6 +123,7 @@ def test_batched_vec_env_matches_single_envs():
         env.reset(seed=0)
         for name in ("U", "queue", "sig", "demand_rates", "t", "acc", "jq"):
             getattr(env.sim, name)[0] = getattr(vec.sim, name)[b]
+        env.core.refresh()
         singles.append(env)
     np.testing.assert_allclose(obs, np.stack([e._observation() for e in singles]), atol=1e-6)
     actions = np.random.default_rng(1).integers(0, 8, size=(4, 4))

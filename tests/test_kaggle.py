@@ -9,7 +9,7 @@ from kaggle_server import KaggleTestServer
 from kagglesdk import kaggle_env
 
 from kernel_runner import KernelRunnerError
-from kernel_runner.backends.kaggle import KaggleBackend, kernel_metadata
+from kernel_runner.backends.kaggle import KaggleBackend
 from kernel_runner.download import download
 from kernel_runner.poll import wait
 
@@ -52,7 +52,7 @@ def kernel(tmp_path: Path, nonce: str, work_s: float = 0.3, fail: bool = False, 
     d = tmp_path / f"kernel-{nonce}"
     d.mkdir()
     (d / "kernel.py").write_text(CONTRACT.format(nonce=nonce, work_s=work_s, fail=fail))
-    meta = kernel_metadata({"owner": "tester", "session_timeout_s": 3600}, "quick", device)
+    meta = KaggleBackend.kernel_metadata({"owner": "tester", "session_timeout_s": 3600}, "quick", device)
     meta.update(code_file="kernel.py", language="python", kernel_type="script", is_private=True,
                 enable_gpu=device != "cpu", enable_internet=True)
     (d / "kernel-metadata.json").write_text(json.dumps(meta))

@@ -6,13 +6,11 @@ import re
 import shlex
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
 from workflow_helpers import REPO, TINY, make_repo
-
-pytestmark = pytest.mark.slow
-KEY = "0" * 32
 
 
 def readme_commands() -> list[str]:
@@ -27,6 +25,29 @@ def readme_commands() -> list[str]:
     return commands
 
 
+def readme_files() -> list[tuple[str | None, str]]:
+    """(path, text) of every ```yaml block of the README; path: the block's first line when it is a
+    comment naming a file (``# /tmp/medium.yaml``), which the README's commands then use."""
+    text = (REPO / "README.md").read_text()
+    out = []
+    for block in re.findall(r"^ *```yaml\n(.*?)^ *```", text, re.S | re.M):
+        first = block.splitlines()[0].strip() if block.strip() else ""
+        path = first[1:].strip() if first.startswith("#") and first[1:].strip().endswith((".yaml", ".yml")) else None
+        out.append((path, block))
+    return out
+
+
+def test_every_readme_yaml_block_parses():
+    blocks = readme_files()
+    assert any(path for path, _ in blocks), "the README names no config file it shows"
+    for path, block in blocks:
+        try:
+            data = yaml.safe_load(block)
+        except yaml.YAMLError as exc:
+            pytest.fail(f"README yaml block {path or block[:60]!r} is not valid YAML: {exc}")
+        assert isinstance(data, dict), path
+
+
 def test_the_readme_opens_with_the_two_set_up_commands():
     commands = readme_commands()
     assert commands[:2] == ["make quick", "make test"]
@@ -35,6 +56,9 @@ def test_the_readme_opens_with_the_two_set_up_commands():
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
+    for path, block in readme_files():  # the files the README's commands name
+        if path:
+            Path(path).write_text(block)
     """A copy whose config has the tests' sizes (the commands stay as written), run once, so that
     the commands that read results (the report) have them."""
     r = make_repo(tmp_path_factory.mktemp("readme"))
@@ -50,11 +74,12 @@ def repo(tmp_path_factory):
 
 
 def _environment(tmp_path):
-    """What the Kaggle commands need to be planned (credentials, never a connection: a dry run)."""
-    return {**os.environ, "KAGGLE_USERNAME": "tester", "KAGGLE_KEY": KEY,
-            "KAGGLE_CONFIG_DIR": str(tmp_path / "no-kaggle-config")}
+    """A newcomer's: no Kaggle credentials anywhere (a dry run plans a Kaggle run without them)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KAGGLE_")}
+    return {**env, "KAGGLE_CONFIG_DIR": str(tmp_path / "no-kaggle-config")}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", readme_commands())
 def test_every_readme_command_works_as_written(repo, tmp_path, request, command):
     args = shlex.split(command)
@@ -82,3 +107,5 @@ def test_every_readme_command_works_as_written(repo, tmp_path, request, command)
     assert out.returncode == 0, f"{command}\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}"
     if dry:
         assert "This was a dry-run" in out.stdout + out.stderr or "Nothing to be done" in out.stdout + out.stderr
+    if "backend=kaggle" in command:  # planned without credentials, and said what a real run needs
+        assert "note: a real run on Kaggle needs your Kaggle credentials" in out.stderr, out.stderr[-2000:]

@@ -153,7 +153,7 @@ def test_training_records_the_controller_it_built(tmp_path):
     record = train_agent(cfg, "ppo", 0, "over", tmp_path, "cpu")
     assert record["policy"] == "shared" and record["masked"]
     assert record["environment"] == {"decision_interval": 10.0, "reward": "pressure", "switch_penalty": 0.1,
-                                     "observation": "junction"}
+                                     "neighbour_weight": 0.0, "observation": "junction"}
     assert record["timesteps"] == 40 and record["sb3_timesteps"] == 120  # 3 junction decisions each
     assert record["warm_start"]["expert"] == "max_pressure" and record["warm_start"]["samples"] == 30
     assert record["learning_curve"]["timesteps"] == [10, 20, 30, 40]  # corridor episodes of 10 decisions

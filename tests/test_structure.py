@@ -2,6 +2,7 @@
 and the two packages each import in one direction only."""
 
 import ast
+import re
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -39,7 +40,12 @@ def imports_of(path: Path, modules: set[str]) -> set[str]:
 def import_graph() -> dict[str, set[str]]:
     files = sorted(SRC.rglob("*.py"))
     modules = {module_name(p) for p in files}
-    return {module_name(p): imports_of(p, modules) for p in files}
+    graph = {module_name(p): imports_of(p, modules) for p in files}
+    # the backends' registry imports each backend's module by name, when it is used
+    from kernel_runner.backends import REGISTRY
+
+    graph["kernel_runner.backends"] |= set(REGISTRY.values())
+    return graph
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -184,8 +190,21 @@ def test_every_rule_runs_in_the_workflow_env_with_everything_it_imports():
     listed = env_distributions()
     for rule, (script, by_name) in scripts.items():
         for module in third_party_imports(script, by_name):
-            dists = {d.lower().replace("_", "-") for d in providers.get(module, [module])}
+            dists = {d.lower().replace("_", "-") for d in providers.get(module, [])}
+            if not dists:  # not installed here (an optional install): the distribution its install file names
+                dists = {OPTIONAL_PROVIDERS.get(module, module)}
             assert dists & listed, f"rule {rule} imports {module} ({', '.join(sorted(dists))}): not in the env file"
+
+
+#: modules of optional installs and the distribution that provides them, for a machine without them
+#: (``make install`` alone): each must be pinned in its requirements file, which a test checks
+OPTIONAL_PROVIDERS = {"mlflow": "mlflow-skinny"}
+
+
+def test_the_optional_providers_are_the_optional_installs_pins():
+    pins = (ROOT / "requirements-mlflow.txt").read_text().lower()
+    for module, dist in OPTIONAL_PROVIDERS.items():
+        assert re.search(rf"^{re.escape(dist)}==", pins, re.M), f"{module}: {dist} is not pinned"
 
 
 def test_the_env_checker_sees_imports_behind_the_project_modules():

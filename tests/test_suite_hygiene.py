@@ -87,3 +87,35 @@ def test_ctrl_c_still_stops_what_a_session_fixture_started(tmp_path):
     assert "KeyboardInterrupt" in text
     assert not _alive(pid), f"the fixture's process {pid} survived Ctrl-C"
     assert "LEAK" not in text
+
+
+def _fake_sinfo(folder: Path, body: str) -> dict:
+    """An environment whose PATH finds a ``sinfo`` running ``body`` (a shell script) first."""
+    folder.mkdir()
+    sinfo = folder / "sinfo"
+    sinfo.write_text(f"#!/bin/sh\n{body}\n")
+    sinfo.chmod(0o755)
+    return {**os.environ, "PATH": f"{folder}{os.pathsep}{os.environ['PATH']}"}
+
+
+def test_the_slurm_probe_never_hangs_on_a_missing_configuration(tmp_path):
+    from conftest import _slurm_answers
+
+    # sinfo retries for a minute on a configuration that does not exist: the probe does not ask it
+    env = {**_fake_sinfo(tmp_path / "bin", "exec sleep 60"), "SLURM_CONF": str(tmp_path / "missing" / "slurm.conf")}
+    t0 = time.perf_counter()
+    assert _slurm_answers(env) is False
+    assert time.perf_counter() - t0 < 1.0
+
+
+def test_the_slurm_probe_gives_up_on_a_controller_that_does_not_answer(tmp_path):
+    from conftest import _slurm_answers
+
+    conf = tmp_path / "slurm.conf"
+    conf.write_text("ClusterName=none\n")
+    env = {**_fake_sinfo(tmp_path / "bin", "exec sleep 60"), "SLURM_CONF": str(conf)}
+    t0 = time.perf_counter()
+    assert _slurm_answers(env, timeout_s=1.0) is False  # a TimeoutExpired never escapes
+    assert time.perf_counter() - t0 < 5.0
+    up = {**_fake_sinfo(tmp_path / "bin2", "echo up"), "SLURM_CONF": str(conf)}
+    assert _slurm_answers(up) is True

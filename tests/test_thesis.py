@@ -117,17 +117,26 @@ def test_archive_then_restore_rebuilds_the_chapter_without_a_kernel(repo, tmp_pa
     numbers_before = (repo / "results" / "quick" / "thesis" / "numbers.tex").read_bytes()
     (run,) = runs(repo)
     run_id = run.name
-    shutil.rmtree(repo / "results")
-    restored = snakemake(repo, CHAPTER, "--config", f"restore={shelf / 'arz-rl-quick.tar.gz'}")
+    launches_before = (run / "launches.jsonl").read_bytes()
+    # the examiner's machine: a fresh clone of the same commit, every file newer than the archive's
+    time.sleep(1.5)
+    fresh = tmp_path / "examiner"
+    subprocess.run(["git", "clone", "-q", str(repo), str(fresh)], check=True)
+    restored = snakemake(fresh, CHAPTER, "--config", f"restore={shelf / 'arz-rl-quick.tar.gz'}")
     assert restored.returncode == 0, restored.stderr[-3000:]
     ran = set(re.findall(r"^localrule (\w+):", restored.stdout + restored.stderr, re.M))
     assert not ran & CHAIN, f"restore ran {ran & CHAIN}: a kernel step"
     assert {"numbers", "chapter"} <= ran
-    (again,) = runs(repo)
+    (again,) = runs(fresh)
     assert again.name == run_id
-    assert len((again / "launches.jsonl").read_text().splitlines()) == 1
-    assert (repo / "results" / "quick" / "thesis" / "numbers.tex").read_bytes() == numbers_before
+    assert (again / "launches.jsonl").read_bytes() == launches_before
+    assert (fresh / "results" / "quick" / "thesis" / "numbers.tex").read_bytes() == numbers_before
     assert "restored 1 run(s) of mode quick" in restored.stderr
+    # and in the folder the archive was made in, its results deleted
+    shutil.rmtree(repo / "results")
+    again = snakemake(repo, CHAPTER, "--config", f"restore={shelf / 'arz-rl-quick.tar.gz'}")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert not set(re.findall(r"^localrule (\w+):", again.stdout + again.stderr, re.M)) & CHAIN
 
 
 def _tampered(archive, dest, edit_member: str) -> None:

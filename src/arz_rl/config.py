@@ -103,8 +103,10 @@ class RunConfig:
     #: s between two decisions of the agents (the baselines' own intervals are tuned)
     decision_interval: float = 10.0
     episode_length: float = 300.0
-    reward: str = "delay"  #: delay | queue | pressure (arz_rl.env)
+    reward: str = "delay"  #: a name of arz_rl.core.REWARDS: delay | local_delay | pressure
     switch_penalty: float = 0.0  #: reward units per signal change started
+    #: each junction's cost plus this times its main-road neighbours' (a local reward's neighbour term)
+    neighbour_weight: float = 0.0
     observation: str = "junction"  #: junction | stopline (arz_rl.env)
     #: PPO's policy: one shared by every junction, or the flat joint policy (DQN is always flat)
     policy: str = "shared"
@@ -188,13 +190,15 @@ class RunConfig:
         from .env import OBSERVATIONS, REWARDS
 
         if self.reward not in REWARDS:
-            raise ValueError(f"reward={self.reward!r}: allowed {REWARDS}")
+            raise ValueError(f"reward={self.reward!r}: allowed {tuple(REWARDS)}")
         if self.observation not in OBSERVATIONS:
             raise ValueError(f"observation={self.observation!r}: allowed {OBSERVATIONS}")
         if self.policy not in POLICIES:
             raise ValueError(f"policy={self.policy!r}: allowed {POLICIES}")
         if self.switch_penalty < 0:
             raise ValueError(f"switch_penalty={self.switch_penalty}: must be >= 0")
+        if self.neighbour_weight < 0:
+            raise ValueError(f"neighbour_weight={self.neighbour_weight}: must be >= 0")
         if self.warm_start_episodes < 0:
             raise ValueError(f"warm_start_episodes={self.warm_start_episodes}: must be >= 0")
         if self.tune_trials < 1 or self.tune_timesteps < 1 or self.tune_startup_trials < 0:

@@ -32,19 +32,12 @@ junction in transition or before its minimum green can only keep its phase), for
 MaskablePPO, so a masked policy never asks for what the signal cannot do (a joint action is
 feasible when every junction's phase is).
 
-Reward, minus a cost per decision interval (``reward=``):
-
-- ``"delay"`` (default): the vehicle-seconds of delay accrued during the interval, both classes,
-  over ``interval x 100 veh`` — minus the mean number of delayed-vehicle equivalents per 100
-  vehicles.  Delay is time lost against free-flow speed on the road, ``rho dx (1 - v/v_max) dt``,
-  plus every second spent in an entry queue, so blocking entry is never free; an episode's return
-  is an affine image of the total delay the controllers are compared on (cf. sumo-rl's
-  waiting-time reward; Genders & Razavi 2016).
-- ``"queue"``: the mean queued vehicles (stopped-vehicle equivalents, all junctions) / 100.
-- ``"pressure"`` (PressLight, Wei et al. 2019): sum over junctions of |pressure of the main +
-  the cross approach| at the interval's end, each in units of the approach link's jam load.
-
-``switch_penalty`` (>= 0) adds that much cost per signal change started in the interval.
+Reward: minus the corridor's cost over the decision interval, the sum over its junctions of the
+registered reward's cost (``reward=``, :data:`arz_rl.core.REWARDS`: ``delay`` (default) the
+corridor's delay, ``local_delay`` each junction's own, ``pressure`` PressLight's; see
+:mod:`arz_rl.core`), plus ``switch_penalty`` per signal change started.  With ``delay`` the return
+is an affine image of the total delay the controllers are compared on (cf. sumo-rl's waiting-time
+reward; Genders & Razavi 2016).
 
 ``info`` carries simulated time (s), per-interval arrived/entered/exited vehicles, delay and total
 time spent (veh s) and the switches so far: scalars only (SB3 deep-copies every step's infos);
@@ -60,7 +53,21 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from .sim import Simulator, make_scenario
+from .core import (
+    N_BINS,
+    NEIGHBOUR_FEATURES,
+    OBSERVATIONS,
+    QUEUE_SCALE,
+    REWARD_SCALE,
+    REWARDS,
+    CorridorCore,
+    feasible_phases,
+    heading_phase,
+    joint_bits,
+    pressure_columns,
+    shared_view,
+    switches_started,
+)
 from .sim.layout import (
     ACC_ARRIVED,
     ACC_DELAY,
@@ -68,89 +75,15 @@ from .sim.layout import (
     ACC_EXITED,
     ACC_SWITCHES,
     ACC_TTS,
-    JQ_INTEGRAL,
     JQ_NOW,
-    JT_MIN_GREEN,
-    SEG_CELLS,
     SIG_PHASE,
-    SIG_TARGET,
-    SIG_TIME,
     SIG_TRANS,
-    T_EPS,
 )
-from .sim.scalar import BIN_FEATURES, SIGNAL_FEATURES, junction_feature_size
 
-OBSERVATIONS = ("junction", "stopline")
 ACTIONS = ("joint", "phases")
-REWARDS = ("delay", "queue", "pressure")
-QUEUE_SCALE = 50.0  #: pc, half-saturation of the queue feature
-REWARD_SCALE = 100.0  #: veh
-N_BINS = 4  #: bins per approach link in the junction observation
-#: per neighbour (upstream, downstream on the main road) in the shared view: present, main green,
-#: in transition, main and cross pressure
-NEIGHBOUR_FEATURES = 5
-
-
-def pressure_columns(n_bins: int) -> tuple[int, int]:
-    """Columns of the main and cross approach's pressure in a junction's features."""
-    per = BIN_FEATURES * n_bins + 4
-    return per - 1, 2 * per - 1
-
-
-def shared_view(features: np.ndarray, n_bins: int) -> np.ndarray:
-    """Each junction's own features (B, J, F) with a summary of its neighbours on the main road
-    (upstream j - 1, downstream j + 1): present, main street green, in transition, main and cross
-    pressure; zeros where the corridor ends.  Shape (B, J, F + 2 * NEIGHBOUR_FEATURES)."""
-    b, j, f = features.shape
-    signal = f - SIGNAL_FEATURES
-    pm, pc = pressure_columns(n_bins)
-    summary = np.zeros((b, j, NEIGHBOUR_FEATURES), dtype=features.dtype)
-    summary[..., 0] = 1.0
-    summary[..., 1] = features[..., signal]
-    summary[..., 2] = features[..., signal + 2]
-    summary[..., 3] = features[..., pm]
-    summary[..., 4] = features[..., pc]
-    out = np.zeros((b, j, f + 2 * NEIGHBOUR_FEATURES), dtype=features.dtype)
-    out[..., :f] = features
-    out[:, 1:, f:f + NEIGHBOUR_FEATURES] = summary[:, :-1]
-    out[:, :-1, f + NEIGHBOUR_FEATURES:] = summary[:, 1:]
-    return out
-
-
-def feasible_phases(sig: np.ndarray, junc_times: np.ndarray) -> np.ndarray:
-    """(B, J, 2) bool: the phases a junction may be asked for now.  In a transition only its
-    target; before the minimum green only the phase shown; otherwise both."""
-    held = heading_phase(sig)
-    fixed = (sig[..., SIG_TRANS] > 0.0) | (sig[..., SIG_TIME] < junc_times[None, :, JT_MIN_GREEN] - T_EPS)
-    masks = np.ones(sig.shape[:2] + (2,), dtype=bool)
-    masks[fixed, 1 - held[fixed]] = False
-    return masks
-
-
-def joint_bits(n_junctions: int) -> np.ndarray:
-    """(2 ** J, J) int64: the phases encoded by each joint action (bit j is junction j's phase)."""
-    return (np.arange(2**n_junctions)[:, None] >> np.arange(n_junctions)[None, :]) & 1
-
-
-def heading_phase(sig: np.ndarray) -> np.ndarray:
-    """(B, J): the phase each junction shows or is changing to."""
-    return np.where(sig[..., SIG_TRANS] > 0.0, sig[..., SIG_TARGET], sig[..., SIG_PHASE]).astype(np.int64)
-
-
-def junction_costs(kind: str, sim: Simulator, delay_before: np.ndarray | None, queue_before: np.ndarray | None,
-                   features: np.ndarray | None, n_bins: int, interval: float) -> np.ndarray:
-    """Cost (B, J) of each junction over the interval just simulated (see the module docstring);
-    the corridor's cost is their sum.  ``delay`` is a corridor quantity: each junction carries an
-    equal share.  ``delay_before`` (B,) veh s, ``queue_before`` (B, J) veh s: the accumulators at
-    the interval's start; ``features``: the junction features now (needed for ``pressure``)."""
-    n_j = sim.net.n_junctions
-    if kind == "delay":
-        delay = (sim.acc[:, ACC_DELAY:ACC_DELAY + 2].sum(1) - delay_before) / interval / REWARD_SCALE
-        return np.repeat((delay / n_j)[:, None], n_j, axis=1)
-    if kind == "queue":
-        return (sim.jq[:, :, JQ_INTEGRAL] - queue_before) / interval / REWARD_SCALE
-    pm, pc = pressure_columns(n_bins)
-    return np.abs(features[..., pm] + features[..., pc])
+__all__ = ["ACTIONS", "N_BINS", "NEIGHBOUR_FEATURES", "OBSERVATIONS", "QUEUE_SCALE", "REWARDS", "REWARD_SCALE",
+           "SignalCorridorEnv", "feasible_phases", "heading_phase", "joint_bits", "pressure_columns", "shared_view",
+           "switches_started"]
 
 
 class SignalCorridorEnv(gym.Env):
@@ -160,46 +93,24 @@ class SignalCorridorEnv(gym.Env):
 
     def __init__(self, scenario: str = "corridor", n_junctions: int | None = None,
                  decision_interval: float = 10.0, episode_length: float | None = None,
-                 reward: str = "delay", switch_penalty: float = 0.0, observation: str = "junction",
-                 actions: str = "joint", n_bins: int = N_BINS, order: int = 1, k_obs: int = 3,
-                 demand_noise: float | None = None, scenario_overrides: dict | None = None) -> None:
-        if reward not in REWARDS:
-            raise ValueError(f"reward must be one of {REWARDS}, got {reward!r}")
-        if observation not in OBSERVATIONS:
-            raise ValueError(f"observation must be one of {OBSERVATIONS}, got {observation!r}")
+                 reward: str = "delay", switch_penalty: float = 0.0, neighbour_weight: float = 0.0,
+                 observation: str = "junction", actions: str = "joint", n_bins: int = N_BINS, order: int = 1,
+                 k_obs: int = 3, demand_noise: float | None = None, scenario_overrides: dict | None = None) -> None:
         if actions not in ACTIONS:
             raise ValueError(f"actions must be one of {ACTIONS}, got {actions!r}")
-        if decision_interval <= 0:
-            raise ValueError(f"decision_interval must be > 0 s, got {decision_interval}")
-        if switch_penalty < 0:
-            raise ValueError(f"switch_penalty must be >= 0, got {switch_penalty}")
-        overrides = dict(scenario_overrides or {})
-        if n_junctions is not None and scenario != "single":
-            overrides["n_junctions"] = n_junctions
-        self.scenario = make_scenario(scenario, **overrides)
-        self.sim = Simulator(self.scenario, batch_size=1, order=order, parallel=False)
-        self.decision_interval = float(decision_interval)
-        self.episode_length = float(episode_length or self.scenario.duration)
-        self.n_decisions = int(round(self.episode_length / self.decision_interval))
-        if self.n_decisions < 1:
-            raise ValueError("episode_length must cover at least one decision interval")
-        self.reward_kind = reward
-        self.switch_penalty = float(switch_penalty)
-        self.observation_kind = observation
-        cells = int(self.sim.net.seg_int[:, SEG_CELLS].min())
-        if not 1 <= n_bins <= cells:
-            raise ValueError(f"n_bins must lie in [1, {cells}] (the cells of the shortest link), got {n_bins}")
-        self.n_bins = int(n_bins)
-        self.k_obs = min(k_obs, cells)
-        self.demand_noise = demand_noise
-        self.n_junctions = self.sim.net.n_junctions
-        self._features = np.zeros((1, self.n_junctions, junction_feature_size(self.n_bins)))
-        if observation == "junction":
-            dim = self._features[0].size
-            self.observation_space = spaces.Box(-1.0, 1.0, shape=(dim,), dtype=np.float32)
-        else:
-            dim = self.sim.observation_size(self.k_obs)
-            self.observation_space = spaces.Box(0.0, 1.0, shape=(dim,), dtype=np.float32)
+        self.core = CorridorCore(scenario, n_junctions, 1, decision_interval, episode_length, reward, switch_penalty,
+                                 neighbour_weight, observation, n_bins, k_obs, order, parallel=False,
+                                 demand_noise=demand_noise, scenario_overrides=scenario_overrides)
+        core = self.core
+        self.sim = core.sim
+        self.scenario = core.scenario
+        self.n_junctions = core.n_junctions
+        self.decision_interval, self.episode_length, self.n_decisions = (core.decision_interval, core.episode_length,
+                                                                         core.n_decisions)
+        self.reward_kind, self.switch_penalty, self.observation_kind = reward, core.switch_penalty, observation
+        self.n_bins, self.k_obs, self.demand_noise = core.n_bins, core.k_obs, demand_noise
+        low = -1.0 if observation == "junction" else 0.0
+        self.observation_space = spaces.Box(low, 1.0, shape=(core.observation_size,), dtype=np.float32)
         self.actions_kind = actions
         self._bits = joint_bits(self.n_junctions)
         self._joint = self.n_junctions == 1 or actions == "joint"
@@ -207,14 +118,11 @@ class SignalCorridorEnv(gym.Env):
             self.action_space: spaces.Space = spaces.Discrete(2**self.n_junctions)
         else:
             self.action_space = spaces.MultiDiscrete([2] * self.n_junctions)
-        self._obs = np.zeros((1, dim))
-        self._step = 0
 
     # -- gymnasium API -------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        self.sim.reset(self.np_random, self.demand_noise)
-        self._step = 0
+        self.core.reset(self.np_random)
         return self._observation(), self._info(np.zeros_like(self.sim.acc[0]))
 
     def phases(self, action) -> np.ndarray:
@@ -238,28 +146,15 @@ class SignalCorridorEnv(gym.Env):
         return phases
 
     def step(self, action):
-        sim = self.sim
-        sim.request[0] = self.phases(action)
-        before = sim.acc[0].copy()
-        queue_before = sim.jq[:, :, JQ_INTEGRAL].copy() if self.reward_kind == "queue" else None
-        sim.advance(self.decision_interval)
-        delta = sim.acc[0] - before
-        obs = self._observation()
-        if self.reward_kind == "delay":  # the corridor's cost directly: junction_costs' sum, without arrays
-            cost = (delta[ACC_DELAY] + delta[ACC_DELAY + 1]) / self.decision_interval / REWARD_SCALE
-        else:
-            cost = junction_costs(self.reward_kind, sim, None, queue_before, self._features, self.n_bins,
-                                  self.decision_interval).sum()
-        reward = -float(cost + self.switch_penalty * delta[ACC_SWITCHES])
-        self._step += 1
-        truncated = self._step >= self.n_decisions
-        return obs, reward, False, truncated, self._info(delta)
+        before = self.sim.acc[0].copy()
+        cost = float(self.core.step(self.phases(action)[None]).sum())
+        return self._observation(), -cost, False, self.core.truncated, self._info(self.sim.acc[0] - before)
 
     def action_masks(self) -> np.ndarray:
         """Feasible actions, as sb3-contrib's MaskablePPO reads them: (2 ** J,) for joint actions
         (every junction's phase feasible), the (2 J,) concatenation of each junction's two phases
         for ``actions="phases"``."""
-        feasible = feasible_phases(self.sim.sig, self.sim.net.junc_times)[0]
+        feasible = self.core.feasible()[0]
         if isinstance(self.action_space, spaces.Discrete):
             return feasible[np.arange(self.n_junctions), self._bits].all(axis=1)
         return feasible.reshape(-1)
@@ -267,16 +162,11 @@ class SignalCorridorEnv(gym.Env):
     def shared_observation(self) -> np.ndarray:
         """Each junction's view for a policy shared by every junction, (J, F + 10), float32:
         its own features and its main-road neighbours' summary (:func:`shared_view`)."""
-        self.sim.junction_features(self.n_bins, QUEUE_SCALE, self._features)
-        return shared_view(self._features, self.n_bins)[0].astype(np.float32)
+        return self.core.shared_observation()[0]
 
     # -- helpers -------------------------------------------------------------------
     def _observation(self) -> np.ndarray:
-        self.sim.junction_features(self.n_bins, QUEUE_SCALE, self._features)
-        if self.observation_kind == "junction":
-            return self._features.reshape(-1).astype(np.float32)
-        self.sim.observe(self.k_obs, QUEUE_SCALE, self._obs)
-        return self._obs[0].astype(np.float32)
+        return self.core.corridor_observation()[0]
 
     def _info(self, delta: np.ndarray) -> dict[str, Any]:
         sim = self.sim

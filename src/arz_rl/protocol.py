@@ -68,7 +68,8 @@ def env_kwargs(cfg: RunConfig, level: str, decision_interval: float | None = Non
     """:class:`SignalCorridorEnv` arguments of ``cfg`` at ``level``."""
     return {"scenario": cfg.scenario, "n_junctions": cfg.n_junctions,
             "decision_interval": decision_interval or cfg.decision_interval, "episode_length": cfg.episode_length,
-            "reward": cfg.reward, "switch_penalty": cfg.switch_penalty, "observation": cfg.observation,
+            "reward": cfg.reward, "switch_penalty": cfg.switch_penalty, "neighbour_weight": cfg.neighbour_weight,
+            "observation": cfg.observation,
             "order": cfg.order, "scenario_overrides": level_overrides(cfg, level)}
 
 

@@ -278,7 +278,8 @@ def train_agent(cfg: RunConfig, algo: str, seed: int, level: str, out: Path, dev
     return {
         "algorithm": algo, "seed": seed, "level": level, "device": device, "n_envs": n_envs, "simulator": simulator,
         "policy": "shared" if shared else "flat", "masked": algo == "ppo",
-        "environment": {k: kwargs[k] for k in ("decision_interval", "reward", "switch_penalty", "observation")},
+        "environment": {k: kwargs[k] for k in ("decision_interval", "reward", "switch_penalty", "neighbour_weight",
+                                                "observation")},
         "warm_start": warm_start,
         # corridor decisions (a shared policy's SB3 steps are junction decisions: per_step of them each)
         "timesteps": int(model.num_timesteps // per_step), "sb3_timesteps": int(model.num_timesteps),

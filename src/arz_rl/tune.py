@@ -33,7 +33,7 @@ SPACE: dict[str, Any] = {
     "ent_coef": (1e-4, 3e-2),
     "net": [64, 128, 256],
     "decision_interval": [5.0, 10.0, 15.0],
-    "reward": ["delay", "queue", "pressure"],
+    "reward": ["delay", "local_delay", "pressure"],
     "switch_penalty": [0.0, 0.02, 0.1],
 }
 

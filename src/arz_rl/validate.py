@@ -131,6 +131,8 @@ def riemann_study(cases=CASES, resolutions=RESOLUTIONS, schemes=SCHEMES,
                 prev = err
                 if n == finest and order == 2:
                     profiles[case.name] = _profile(case, num, n, params)
+    if progress is not None:
+        progress.update(len(cases), force=True)
     return pd.DataFrame(rows), profiles
 
 

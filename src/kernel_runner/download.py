@@ -54,13 +54,15 @@ def verify(staging: Path, commit: str, nonce: str) -> dict[str, Any]:
     return summary
 
 
-def download(backend: Backend, record: dict[str, Any], commit: str, nonce: str, dest: Path) -> dict[str, Any]:
+def download(backend: Backend, record: dict[str, Any], commit: str, nonce: str, dest: Path,
+             cache: Path | None = None) -> dict[str, Any]:
     """Fetch, verify and move the outputs of ``record`` to ``dest`` (which must not hold anything yet).
 
     The kernel's own outputs are the folder it wrote (:data:`OUT_DIR`, with its manifest); what
     else a platform left in the kernel's working directory is not this run's and stays behind.
     The files in ``dest`` are made read-only: they are the run's record, and the figure rules
-    check them against the manifest before reading them.
+    check them against the manifest before reading them; ``cache`` (see :func:`check_download`)
+    records that they matched it now.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.staging-", dir=dest.parent))
@@ -87,7 +89,15 @@ def download(backend: Backend, record: dict[str, Any], commit: str, nonce: str, 
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
+    if cache is not None:
+        write_json_atomic_text(cache, json.dumps({name: _signature(dest / name) for name in summary["files"]}))
     return summary
+
+
+def write_json_atomic_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 def _os_reason(exc: OSError) -> str:
@@ -100,19 +110,48 @@ def _os_reason(exc: OSError) -> str:
     return f"{exc.strerror or exc} ({Path(exc.filename).name})" if exc.filename else str(exc.strerror or exc)
 
 
-def check_download(dest: Path, skip: tuple[str, ...] = ()) -> None:
+#: beside a run's ``output/``: the size and modification time of every file when it was last found
+#: to match the manifest, so that a check hashes only what changed since (a no-op stays fast
+#: however large the outputs are)
+VERIFIED = "verified.json"
+
+
+def _signature(path: Path) -> list[int]:
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns]
+
+
+def check_download(dest: Path, skip: tuple[str, ...] = (), cache: Path | None = None) -> None:
     """Raise a KernelRunnerError naming the first file of a downloaded ``dest`` that no longer
     matches the manifest the kernel wrote (files under a ``skip`` prefix are not read, e.g. the
-    learners' checkpoints, which nothing downstream reads)."""
+    learners' checkpoints, which nothing downstream reads).  With ``cache`` (a JSON file), a file
+    whose size and modification time are those recorded there when it last matched is not hashed
+    again; the files that were are recorded."""
     summary = json.loads((dest / SUMMARY).read_text())
+    known: dict[str, list[int]] = {}
+    if cache is not None and cache.is_file():
+        try:
+            known = json.loads(cache.read_text())
+        except (OSError, json.JSONDecodeError):
+            known = {}
+    seen: dict[str, list[int]] = {}
     for name, meta in sorted((summary.get("files") or {}).items()):
         if name.startswith(skip):
             continue
         path = dest / name
+        if path.is_file() and known.get(name) == (sig := _signature(path)) and sig[0] == meta["bytes"]:
+            seen[name] = sig
+            continue
         if not path.is_file() or path.stat().st_size != meta["bytes"] or sha256_file(path) != meta["sha256"]:
             what = "is gone" if not path.is_file() else f"does not match the sha256 in {SUMMARY}"
             raise KernelRunnerError(f"{path} {what} (changed after the download): delete {dest} and run the same "
                                     "command again to download it afresh")
+        seen[name] = _signature(path)
+    if cache is not None and seen != known:
+        try:
+            write_json_atomic_text(cache, json.dumps(seen))
+        except OSError:
+            pass  # a read-only results folder: the next check hashes again, nothing is lost
 
 
 def request_download_again(complete_file: Path) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 from . import KernelRunnerError
 from .backends import get_backend
 from .backends.base import pid_alive
+from .download import VERIFIED
 from .download import download as download_outputs
 from .gitsync import content_hash, snapshot
 from .notify import notify
@@ -175,7 +176,8 @@ def download(*, launch_file: Path, complete_file: Path, output: Path, backend: s
              log: Path) -> dict:
     record = json.loads(launch_file.read_text())
     be = get_backend(backend, settings)
-    summary = download_outputs(be, record, record["commit"], record["nonce"], output)
+    summary = download_outputs(be, record, record["commit"], record["nonce"], output,
+                               cache=output.parent / VERIFIED)
     complete = json.loads(complete_file.read_text())
     if complete.pop("download_again", None):  # asked for after the outputs were deleted: done now
         write_json_atomic(complete_file, complete)
@@ -190,5 +192,7 @@ def pack_archive(mode: str, runs: dict[str, Any], root: str | Path, archive: str
     from .archive import pack
 
     index = pack(mode, runs, root, archive, checksum, metadata, settings)
+    if index.get("note"):
+        _log(log, "note: " + index["note"])
     _log(log, f"packed {len(index['runs'])} run(s), {len(index['files'])} files, into {archive} "
               f"({Path(archive).stat().st_size // 1024} KiB); checksum {checksum}, metadata {metadata}")

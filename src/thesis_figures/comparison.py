@@ -13,6 +13,8 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
+import seaborn as sns
 
 from . import results, style
 
@@ -54,16 +56,20 @@ def controller_comparison(run_dir: str | Path) -> plt.Figure:
     style.apply()
     fig, axes = style.figure(1, len(COMPARISON_METRICS), height=0.75 + max(0.2, 0.125 * lines) * len(names),
                              sharey=True)
-    rng = np.random.default_rng(0)
     y = np.arange(len(names))[::-1]
     for ax, (metric, label) in zip(axes[0], COMPARISON_METRICS, strict=True):
+        points = pd.DataFrame([{"controller": name, "value": v, "y": yi}
+                               for yi, name in zip(y, names, strict=True)
+                               for v in results.per_seed_values(ctrls[name], metric)])
+        # the individual values (seeds, draws) as a strip, jittered across each controller's row
+        sns.stripplot(data=points, x="value", y="y", hue="controller", orient="h", native_scale=True,
+                      palette={n: style.color(n, kinds) for n in names}, size=2.5, alpha=0.55, jitter=0.18,
+                      linewidth=0, legend=False, ax=ax, zorder=2)
+        ax.set_ylabel("")
         for yi, name in zip(y, names, strict=True):
             c = ctrls[name]
-            values = results.per_seed_values(c, metric)
             s = c["summary"][metric]
             col = style.color(name, kinds)
-            jitter = rng.uniform(-0.18, 0.18, len(values))
-            ax.scatter(values, yi + jitter, s=7 if c["kind"] == "rl" else 4, color=col, alpha=0.55, lw=0, zorder=2)
             ax.plot([s["ci95_low"], s["ci95_high"]], [yi, yi], color=col, lw=1.6, zorder=3)
             ax.scatter([s["mean"]], [yi], s=22, marker="D" if c["kind"] == "rl" else "o", color=col,
                        edgecolor="white", lw=0.5, zorder=4)

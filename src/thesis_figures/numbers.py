@@ -99,7 +99,7 @@ def collect(run_dir: str | Path) -> dict[str, dict[str, Any]]:
     put("RunId", ", ".join(s.get("run_id", "?") for s in summaries).replace("_", "-"))
     put("RunCommit", ", ".join(str(s.get("commit", "?"))[:10] for s in summaries))
     ended = max(float(s.get("ended", 0)) for s in summaries)
-    put("RunDate", dt.datetime.fromtimestamp(ended, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+    put("RunDate", dt.datetime.fromtimestamp(ended, dt.UTC).strftime("%Y-%m-%d %H:%M UTC"))
     put("RunDevice", ", ".join(_device(s) for s in summaries))
     sets = ev["protocol"]["seed_sets"]
     put("NSeeds", facts["seeds"])

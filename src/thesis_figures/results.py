@@ -288,7 +288,7 @@ def provenance(run_dir: str | Path) -> str:
     for s in summaries:
         device = s.get("device") or {}
         used = device.get("gpu_name") or device.get("device") or s.get("device_requested")
-        when = dt.datetime.fromtimestamp(s.get("ended", 0), dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        when = dt.datetime.fromtimestamp(s.get("ended", 0), dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
         parts.append(f"run {s.get('run_id')} · commit {str(s.get('commit'))[:10]} · device {used} · {when}")
     return "; ".join(parts)
 

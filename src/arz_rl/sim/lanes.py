@@ -41,6 +41,8 @@ from .layout import (
     GHOST,
     JIT,
     JIT_INLINE,
+    K_PCE,
+    K_VMAX,
     SEG_CELLS,
     SEG_DEST,
     SEG_JUNCTION,
@@ -91,13 +93,13 @@ def _primitives(W, ow, prim, op, nl, cp, rho_jam):
     km, kc = class_constants(cp)
     for lane in range(nl):
         r0, y0, r1, y1 = W[ow + Q0 + lane], W[ow + Q1 + lane], W[ow + Q2 + lane], W[ow + Q3 + lane]
-        e = km[2] * r0 + kc[2] * r1
+        e = km[K_PCE] * r0 + kc[K_PCE] * r1
         p0 = pressure(km, e, rho_jam)
         p1 = pressure(kc, e, rho_jam)
         prim[op + Q2 + lane] = p0
         prim[op + Q3 + lane] = p1
-        prim[op + Q0 + lane] = speed(r0, y0, p0, km[0])
-        prim[op + Q1 + lane] = speed(r1, y1, p1, kc[0])
+        prim[op + Q0 + lane] = speed(r0, y0, p0, km[K_VMAX])
+        prim[op + Q1 + lane] = speed(r1, y1, p1, kc[K_VMAX])
 
 
 @nb.njit(**JIT)
@@ -157,7 +159,7 @@ def _update(W, ow, prim, op, nl, sc, cp, dx, rho_jam):
         clamped += removed0
         clamped += removed1
         sc[R_CLAMPED + lane] = clamped
-        e = km[2] * r0 + kc[2] * r1
+        e = km[K_PCE] * r0 + kc[K_PCE] * r1
         y0, v0, p0, tts0, delay0, dist0, stop0 = relax_and_account(km, r0, y0, e, sc[R_FAC0 + lane], dx, dt, rho_jam)
         y1, v1, p1, tts1, delay1, dist1, stop1 = relax_and_account(kc, r1, y1, e, sc[R_FAC1 + lane], dx, dt, rho_jam)
         prim[op + Q0 + lane] = v0
@@ -223,9 +225,9 @@ def _entry_flux(W, ow, nl, flows, eo, cp, rho_jam, fin, fi):
         flows[eo + CELL + Q0 + lane] = q0
         flows[eo + CELL + Q1 + lane] = q1
         fin[fi + Q0 + lane] = q0
-        fin[fi + Q1 + lane] = q0 * km[0]
+        fin[fi + Q1 + lane] = q0 * km[K_VMAX]
         fin[fi + Q2 + lane] = q1
-        fin[fi + Q3 + lane] = q1 * kc[0]
+        fin[fi + Q3 + lane] = q1 * kc[K_VMAX]
 
 
 @nb.njit(**JIT_INLINE)

@@ -43,6 +43,9 @@ GHOST = 2  #: ghost cells each side of a segment (the MUSCL stencil's reach)
 Q_RHO, Q_Y = 0, 1
 # class constants cp[i, :]
 CP_VMAX, CP_GAMMA, CP_TAU, CP_PCE = 0, 1, 2, 3
+# the tuple k = (v_max, gamma, pce) of one class that the pointwise physics takes
+# (physics.class_constants; a tuple, not cp's row: tau is not in it)
+K_VMAX, K_GAMMA, K_PCE = 0, 1, 2
 # segments seg_int[s, :]: cells, entry feeding it (-1: none), what its downstream end is (EXIT or
 # STOP_LINE), junction and phase of its stop line (-1: none), the two destinations of a stop line
 # (a segment index, SINK, or NO_DEST) at SEG_DEST + k, and whose demand fills it at reset (an entry)

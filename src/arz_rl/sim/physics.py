@@ -5,7 +5,8 @@ Model (per class i in {m: motorcycles, c: cars}; see :mod:`arz_rl.sim.params` fo
     w_i = v_i + P_i(rho_eff),   rho_eff = pce_m rho_m + pce_c rho_c
     P_i(r) = v_max,i (r / rho_jam) ** gamma_i,   V_e,i(r) = max(0, v_max,i - P_i(r))
 
-A class's constants travel as a tuple ``k = (v_max m/s, gamma, pce)`` (:func:`class_constants`);
+A class's constants travel as a tuple ``k = (v_max m/s, gamma, pce)`` (:func:`class_constants`),
+read by name (``k[K_VMAX]``, ``k[K_GAMMA]``, ``k[K_PCE]``: :mod:`arz_rl.sim.layout`);
 the state of a class in a cell as ``(rho veh/m, y = rho w veh/s)``.  Every function takes and
 returns scalars, so the scalar kernels, the SIMD-lane kernel (whose lane loops vectorise only
 when nothing in them is a call) and the one-road solver all inline the same code.
@@ -34,7 +35,7 @@ from types import SimpleNamespace
 import numba as nb
 import numpy as np
 
-from .layout import CP_GAMMA, CP_PCE, CP_TAU, CP_VMAX, JIT, JIT_INLINE, Q_RHO, Q_Y, RHO_EPS
+from .layout import CP_GAMMA, CP_PCE, CP_TAU, CP_VMAX, JIT, JIT_INLINE, K_GAMMA, K_PCE, K_VMAX, Q_RHO, Q_Y, RHO_EPS
 
 BISECTION_STEPS = 40  #: critical density for a non-integer exponent: halvings of the bracket
 
@@ -47,39 +48,39 @@ def build(general_exponents: bool = True) -> SimpleNamespace:
     def pressure(k, e, rho_jam):
         """P(e) (m/s) of a class ``k`` at car-equivalent density ``e`` (veh/m)."""
         r = e / rho_jam
-        if k[1] == 1.0:
-            p = k[0] * r
-        elif k[1] == 2.0 or not general_exponents:
-            p = k[0] * r * r
+        if k[K_GAMMA] == 1.0:
+            p = k[K_VMAX] * r
+        elif k[K_GAMMA] == 2.0 or not general_exponents:
+            p = k[K_VMAX] * r * r
         else:
-            p = k[0] * r ** k[1]
+            p = k[K_VMAX] * r ** k[K_GAMMA]
         return p if r > 0.0 else 0.0
 
     @nb.njit(**JIT_INLINE)
     def inverse_pressure(k, p, rho_jam):
         """The density e (veh/m) with P(e) = ``p`` (m/s, >= 0)."""
-        ratio = p / k[0]
-        if k[1] == 1.0:
+        ratio = p / k[K_VMAX]
+        if k[K_GAMMA] == 1.0:
             return rho_jam * ratio
-        if k[1] == 2.0 or not general_exponents:
+        if k[K_GAMMA] == 2.0 or not general_exponents:
             return rho_jam * math.sqrt(max(ratio, 0.0))
-        return rho_jam * max(ratio, 0.0) ** (1.0 / k[1])
+        return rho_jam * max(ratio, 0.0) ** (1.0 / k[K_GAMMA])
 
     @nb.njit(**JIT_INLINE)
     def critical_density(k, w, b, rho_jam):
         """rho_eff (veh/m) at which the class's flux along its curve ``w`` peaks, the other class
         frozen at car-equivalent density ``b``: q(e) = (e - b)/pce (w - P(e)) has q'(e) = 0 where
         w = P(e) (1 + gamma (e - b)/e)."""
-        kk = w * rho_jam / k[0]
-        if k[1] == 1.0:  # w = v_max (2e - b)/rho_jam
+        kk = w * rho_jam / k[K_VMAX]
+        if k[K_GAMMA] == 1.0:  # w = v_max (2e - b)/rho_jam
             return 0.5 * (kk + b)
-        if k[1] == 2.0 or not general_exponents:  # w = v_max (3e^2 - 2be)/rho_jam^2
+        if k[K_GAMMA] == 2.0 or not general_exponents:  # w = v_max (3e^2 - 2be)/rho_jam^2
             return (2.0 * b + math.sqrt(4.0 * b * b + 12.0 * kk * rho_jam)) / 6.0
         lo = b
         hi = inverse_pressure(k, w, rho_jam)
         for _ in range(BISECTION_STEPS):
             mid = 0.5 * (lo + hi)
-            g = w - pressure(k, mid, rho_jam) * (1.0 + k[1] * (mid - b) / mid) if mid > 0.0 else w
+            g = w - pressure(k, mid, rho_jam) * (1.0 + k[K_GAMMA] * (mid - b) / mid) if mid > 0.0 else w
             if g > 0.0:
                 lo = mid
             else:
@@ -89,14 +90,14 @@ def build(general_exponents: bool = True) -> SimpleNamespace:
     @nb.njit(**JIT_INLINE)
     def flux_on_curve(k, e, b, w, rho_jam):
         """Flux (veh/s) of the class at rho_eff ``e`` on its curve ``w`` (other class at ``b``)."""
-        rho = (e - b) / k[2]
+        rho = (e - b) / k[K_PCE]
         return max(0.0, rho * (w - pressure(k, e, rho_jam)))
 
     @nb.njit(**JIT_INLINE)
     def demand(k, rho, y, e, rho_jam):
         """Demand (veh/s): the largest flux the class (rho, y) can send out of a cell of rho_eff ``e``."""
         w = y / rho
-        b = e - k[2] * rho
+        b = e - k[K_PCE] * rho
         ec = critical_density(k, w, b, rho_jam)
         q = flux_on_curve(k, e if e <= ec else ec, b, w, rho_jam)
         return 0.0 if rho <= RHO_EPS or w <= pressure(k, b, rho_jam) else q
@@ -108,10 +109,10 @@ def build(general_exponents: bool = True) -> SimpleNamespace:
         ``w_in`` and take the downstream speed: their density solves w_in = v_down + P(b + pce rho*)
         (Herty & Rascle 2006); supply is the capacity of the ``w_in`` curve when that lies below
         its critical density, else the flux there."""
-        b = e - k[2] * rho
+        b = e - k[K_PCE] * rho
         ec = critical_density(k, w_in, b, rho_jam)
         cap = flux_on_curve(k, ec, b, w_in, rho_jam)
-        p_star = w_in - speed(rho, y, pressure(k, e, rho_jam), k[0])
+        p_star = w_in - speed(rho, y, pressure(k, e, rho_jam), k[K_VMAX])
         e_star = inverse_pressure(k, p_star, rho_jam)
         q = cap if p_star <= 0.0 or e_star <= ec else flux_on_curve(k, e_star, b, w_in, rho_jam)
         return 0.0 if w_in <= pressure(k, b, rho_jam) else q
@@ -121,26 +122,26 @@ def build(general_exponents: bool = True) -> SimpleNamespace:
         """Supply (pc/s) of a cell (r0, y0, r1, y1) to a two-class demand (d0, d1) (veh/s) carrying
         (w0, w1), whose PCE total is ``dp``: each class's supply in pc, weighted by that class's
         share of the PCE demand."""
-        e = km[2] * r0 + kc[2] * r1
+        e = km[K_PCE] * r0 + kc[K_PCE] * r1
         sp = 0.0
         if d0 > 0.0:
-            sp += km[2] * d0 / dp * km[2] * supply(km, r0, y0, e, w0, rho_jam)
+            sp += km[K_PCE] * d0 / dp * km[K_PCE] * supply(km, r0, y0, e, w0, rho_jam)
         if d1 > 0.0:
-            sp += kc[2] * d1 / dp * kc[2] * supply(kc, r1, y1, e, w1, rho_jam)
+            sp += kc[K_PCE] * d1 / dp * kc[K_PCE] * supply(kc, r1, y1, e, w1, rho_jam)
         return sp
 
     @nb.njit(**JIT_INLINE)
     def outflow_demand(km, kc, r0, y0, r1, y1, rho_jam):
         """What a cell (r0, y0, r1, y1) sends downstream unhindered: the demand of each class
         (veh/s), the ``w`` each carries, and their PCE total (pc/s)."""
-        e = km[2] * r0 + kc[2] * r1
+        e = km[K_PCE] * r0 + kc[K_PCE] * r1
         d0 = demand(km, r0, y0, e, rho_jam)
         d1 = demand(kc, r1, y1, e, rho_jam)
         w0 = y0 / r0 if d0 > 0.0 else 0.0
         w1 = y1 / r1 if d1 > 0.0 else 0.0
         dp = 0.0
-        dp += km[2] * d0
-        dp += kc[2] * d1
+        dp += km[K_PCE] * d0
+        dp += kc[K_PCE] * d1
         return d0, d1, w0, w1, dp
 
     @nb.njit(**JIT_INLINE)
@@ -148,9 +149,9 @@ def build(general_exponents: bool = True) -> SimpleNamespace:
         """Share (0-1) of an entry's demand (d0, d1) (veh/s), entering at free-flow speed, that
         its first cell (r0, y0, r1, y1) takes."""
         dp = 0.0
-        dp += km[2] * d0
-        dp += kc[2] * d1
-        sp = pce_supply(km, kc, r0, y0, r1, y1, d0, d1, km[0], kc[0], dp, rho_jam)
+        dp += km[K_PCE] * d0
+        dp += kc[K_PCE] * d1
+        sp = pce_supply(km, kc, r0, y0, r1, y1, d0, d1, km[K_VMAX], kc[K_VMAX], dp, rho_jam)
         return min(1.0, sp / dp) if dp > 0.0 else 0.0
 
     @nb.njit(**JIT_INLINE)
@@ -158,7 +159,7 @@ def build(general_exponents: bool = True) -> SimpleNamespace:
         """Exact relaxation of the class's speed towards V_e over a step with ``fac`` =
         exp(-dt/tau) (1: none, only the projection onto 0 <= v <= v_max), at frozen density:
         (y after it, speed v, pressure P)."""
-        vmax = k[0]
+        vmax = k[K_VMAX]
         p = pressure(k, e, rho_jam)
         ve = max(0.0, vmax - p)
         v = speed(rho, y, p, vmax)
@@ -172,7 +173,7 @@ def build(general_exponents: bool = True) -> SimpleNamespace:
         the cell adds to the totals: (y, v, P, time spent veh s, delay veh s, distance veh m,
         stopped-vehicle equivalents).  A vehicle at speed v is delayed 1 - v/v_max of its time."""
         y, v, p = relax(k, rho, y, e, fac, rho_jam)
-        lag = rho * dx * (1.0 - v / k[0])
+        lag = rho * dx * (1.0 - v / k[K_VMAX])
         moving = rho > 0.0
         return (y, v, p, rho * dx * dt if moving else 0.0, lag * dt if moving else 0.0,
                 rho * v * dx * dt if moving else 0.0, lag if rho > RHO_EPS else 0.0)
@@ -238,7 +239,8 @@ def clamp_vacuum(rho, y, dx):
 
 @nb.njit(**JIT_INLINE)
 def class_constants(cp):
-    """(v_max, gamma, pce) of motorcycles and of cars from ``cp`` (2, 4), as the tuples ``k``."""
+    """(v_max, gamma, pce) of motorcycles and of cars from ``cp`` (2, 4), as the tuples ``k``
+    (positions K_VMAX, K_GAMMA, K_PCE)."""
     return ((cp[0, CP_VMAX], cp[0, CP_GAMMA], cp[0, CP_PCE]),
             (cp[1, CP_VMAX], cp[1, CP_GAMMA], cp[1, CP_PCE]))
 
@@ -276,7 +278,7 @@ def velocity(i, u, cp, rho_jam):
     """Speed v_i (m/s) of class i in cell ``u`` (4,)."""
     ks = class_constants(cp)
     e = effective_density(u[Q_RHO], u[Q_RHO + 2], cp)
-    return speed(u[Q_RHO + 2 * i], u[Q_Y + 2 * i], pressure(ks[i], e, rho_jam), ks[i][0])
+    return speed(u[Q_RHO + 2 * i], u[Q_Y + 2 * i], pressure(ks[i], e, rho_jam), ks[i][K_VMAX])
 
 
 @nb.njit(**JIT)
@@ -287,8 +289,8 @@ def max_wave_speed(u, cp, rho_jam):
     s = 0.0
     for i in range(2):
         p = pressure(ks[i], e, rho_jam)
-        v = speed(u[Q_RHO + 2 * i], u[Q_Y + 2 * i], p, ks[i][0])
-        s = max(s, v, abs(v - ks[i][1] * p))
+        v = speed(u[Q_RHO + 2 * i], u[Q_Y + 2 * i], p, ks[i][K_VMAX])
+        s = max(s, v, abs(v - ks[i][K_GAMMA] * p))
     return s
 
 
@@ -302,10 +304,10 @@ def hll_flux(ul, ur, cp, rho_jam, f):
     v = np.empty((2, 2))
     for i in range(2):
         pl, pr = pressure(ks[i], el, rho_jam), pressure(ks[i], er, rho_jam)
-        v[i, 0] = speed(ul[Q_RHO + 2 * i], ul[Q_Y + 2 * i], pl, ks[i][0])
-        v[i, 1] = speed(ur[Q_RHO + 2 * i], ur[Q_Y + 2 * i], pr, ks[i][0])
+        v[i, 0] = speed(ul[Q_RHO + 2 * i], ul[Q_Y + 2 * i], pl, ks[i][K_VMAX])
+        v[i, 1] = speed(ur[Q_RHO + 2 * i], ur[Q_Y + 2 * i], pr, ks[i][K_VMAX])
         sl, sr = wave_bounds(sl, sr, ul[Q_RHO + 2 * i], ul[Q_Y + 2 * i], v[i, 0], pl, ur[Q_RHO + 2 * i], v[i, 1],
-                             pr, ks[i][1])
+                             pr, ks[i][K_GAMMA])
     for i in range(2):
         if sl == math.inf:  # vacuum on both sides
             f[2 * i], f[2 * i + 1] = 0.0, 0.0

@@ -32,6 +32,8 @@ from .layout import (
     GHOST,
     JIT,
     JT_MIN_GREEN,
+    K_PCE,
+    K_VMAX,
     Q_RHO,
     Q_Y,
     RHO_EPS,
@@ -124,9 +126,9 @@ def boundary_fluxes(u, queue_b, rates, dt, net, sig_b, cp, rho_jam, fin, fout, e
         entry_flux[e_, 0] = q0
         entry_flux[e_, 1] = q1
         fin[s, 0, 0] = q0
-        fin[s, 1, 0] = q0 * km[0]
+        fin[s, 1, 0] = q0 * km[K_VMAX]
         fin[s, 2, 0] = q1
-        fin[s, 3, 0] = q1 * kc[0]
+        fin[s, 3, 0] = q1 * kc[K_VMAX]
 
 
 # -- the fused first-order kernel ------------------------------------------------------------------
@@ -213,7 +215,7 @@ def _advance_first_order(b, st, net, num, t_end):
                 r1, y1, removed1 = clamp_vacuum(r1, y1, dx)
                 clamped += removed0
                 clamped += removed1
-                e = km[2] * r0 + kc[2] * r1
+                e = km[K_PCE] * r0 + kc[K_PCE] * r1
                 y0, v0, pm, tts0, delay0, dist0, stop0 = relax_and_account(km, r0, y0, e, fac0, dx, dt, rho_jam)
                 y1, v1, pc, tts1, delay1, dist1, stop1 = relax_and_account(kc, r1, y1, e, fac1, dx, dt, rho_jam)
                 u[s, 0, c], u[s, 1, c], u[s, 2, c], u[s, 3, c] = r0, y0, r1, y1

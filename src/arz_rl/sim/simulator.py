@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..device import DEVICES
 from . import lanes as lane_kernel
 from .layout import (
     GHOST,
@@ -39,7 +40,6 @@ from .scalar import (
     primitive_fields,
 )
 
-DEVICES = ("cpu", "gpu")
 ENGINES = ("numba", "torch")
 INITIAL_FILL = 0.8  #: links start at this share of their source entry's first-knot arrival rate, in free flow
 

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..device import torch_name
 from .junctions import flowing_phases, signal_steps, tick_all_signals
 from .layout import (
     ACC_ARRIVED,
@@ -65,7 +66,7 @@ def torch_device(device: str) -> Any:
     """``torch.device`` of a simulator device (``cpu``, or ``gpu``: the first CUDA device)."""
     if device == "gpu" and not torch.cuda.is_available():
         raise RuntimeError("device=gpu but torch sees no CUDA device on this machine")
-    return torch.device("cuda" if device == "gpu" else "cpu")
+    return torch.device(torch_name(device))
 
 
 class TorchPhysics:

@@ -5,12 +5,17 @@
 - ``log(record) -> list[dict]``: the log so far, Kaggle's format ({stream_name, time, data}).
 - ``fetch(record, staging) -> None``: copy the outputs and the raw log into ``staging``.
 
-:func:`get_backend` is the one place that knows their names; each is imported only when used
-(the Kaggle client authenticates at import).
+Each also declares what the rules need of it (:class:`.base.BackendBase`: its settings' schema, its
+session resource and cap, whether its kernels share this filesystem, whether it asks for GPUs).
+:data:`REGISTRY` is the one place that knows their names: a new backend is a module with a
+:class:`~.base.BackendBase` subclass named ``BACKEND`` and one line here.  Each module is imported
+only when used (the Kaggle client authenticates at import, and is imported only in its calls).
 """
 
 from __future__ import annotations
 
+import importlib
+import re
 from typing import Any
 
 from .. import KernelRunnerError
@@ -23,51 +28,43 @@ from .base import (
     RAW_LOG,
     RUNNING,
     Backend,
+    BackendBase,
     Status,
     copy_work_folder,
     kernel_environment,
     provisions_gpu,
 )
 
-__all__ = ["CANCELLED", "COMPLETE", "FAILED", "FINISHED", "QUEUED", "RAW_LOG", "RUNNING", "Backend", "Status",
-           "check_settings", "copy_work_folder", "get_backend", "kernel_environment", "kernel_metadata",
-           "provisions_gpu", "session_resource"]
+__all__ = ["CANCELLED", "COMPLETE", "FAILED", "FINISHED", "QUEUED", "RAW_LOG", "REGISTRY", "RUNNING", "Backend",
+           "BackendBase", "Status", "backend_class", "copy_work_folder", "get_backend", "kernel_environment",
+           "provisions_gpu", "run_id_pattern"]
+
+#: every backend: its name and the module holding its ``BACKEND`` class
+REGISTRY: dict[str, str] = {
+    "local": "kernel_runner.backends.local",
+    "kaggle": "kernel_runner.backends.kaggle",
+    "slurm": "kernel_runner.backends.slurm",
+}
+NAME_PATTERN = r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*"
 
 
-NAMES = ("local", "kaggle", "slurm")
-
-
-def _module(name: str) -> Any:
-    """The backend's module, imported only now (the Kaggle client authenticates at import)."""
-    if name == "local":
-        from . import local as module
-    elif name == "kaggle":
-        from . import kaggle as module
-    elif name == "slurm":
-        from . import slurm as module
-    else:
-        raise KernelRunnerError(f"backend={name!r}: allowed {', '.join(NAMES)}")
-    return module
+def backend_class(name: str) -> type[BackendBase]:
+    """The class of the backend called ``name``, its module imported only now."""
+    if name not in REGISTRY:
+        raise KernelRunnerError(f"backend={name!r}: allowed {', '.join(REGISTRY)}")
+    cls = importlib.import_module(REGISTRY[name]).BACKEND
+    if cls.name != name or not re.fullmatch(NAME_PATTERN, name):
+        raise KernelRunnerError(f"{REGISTRY[name]}.BACKEND is named {cls.name!r}, registered as {name!r}: "
+                                f"a backend's name is its registry key ({NAME_PATTERN})")
+    return cls
 
 
 def get_backend(name: str, settings: dict[str, Any] | None = None) -> Backend:
     """The backend called ``name`` configured with ``settings`` (its config section)."""
-    return _module(name).BACKEND(**(settings or {}))
+    return backend_class(name)(**(settings or {}))
 
 
-def kernel_metadata(name: str, settings: dict[str, Any], mode: str, device: str, part: str | None = None) -> dict:
-    """What backend ``name`` needs rendered into kernel-metadata.json for a run of ``mode`` asking
-    for ``device`` (one kernel per fan-out ``part``)."""
-    return _module(name).kernel_metadata(settings, mode, device, part)
-
-
-def check_settings(name: str, settings: dict[str, Any], git: dict[str, Any]) -> None:
-    """Raise a KernelRunnerError saying what to change when backend ``name`` cannot run with
-    these settings and this ``git`` section; nothing is launched before this passes."""
-    _module(name).check_settings(settings, git)
-
-
-def session_resource(name: str) -> str | None:
-    """The Snakemake resource that caps how many kernels of backend ``name`` run at once
-    (Kaggle's concurrent GPU sessions, a cluster's jobs), or None."""
-    return _module(name).BACKEND.session_resource
+def run_id_pattern(devices: tuple[str, ...]) -> str:
+    """The regular expression of a run id: ``<backend>-<device>-<12 hex digits>``."""
+    names = "|".join(re.escape(n) for n in sorted(REGISTRY, key=len, reverse=True))
+    return rf"(?:{names})-(?:{'|'.join(devices)})-[0-9a-f]{{12}}"

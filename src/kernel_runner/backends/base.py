@@ -53,6 +53,43 @@ class Backend(Protocol):
     def fetch(self, record: dict[str, Any], staging: Path) -> None: ...
 
 
+class BackendBase:
+    """What every backend declares for the rules (read through :mod:`kernel_runner.backends`, so that
+    no rule or profile names a backend), with the defaults of a backend that declares nothing.
+
+    A backend is a subclass in a module of its own that sets :attr:`name` and the four operations,
+    and one line of :data:`kernel_runner.backends.REGISTRY`.
+    """
+
+    #: the ``backend:`` value in the config, the config section of its settings and the first part
+    #: of every run id of it (letters, digits, and hyphens inside)
+    name: str = ""
+    #: JSON schema of its config section (the workflow's schema validates it as the section)
+    settings_schema: dict[str, Any] = {"type": "object"}
+    #: the Snakemake resource each launched kernel of it holds (its sessions, its jobs), and how many
+    #: it may hold at once unless ``--resources <name>=N`` says otherwise; None: no cap
+    session_resource: str | None = None
+    session_cap: int | None = None
+    #: whether its kernels write where this machine reads them (kernels can share a study's journal)
+    shared_filesystem: bool = False
+    #: whether ``device: gpu`` makes it ask for a GPU (else a kernel uses whatever the machine has)
+    asks_for_gpu: bool = False
+
+    @staticmethod
+    def kernel_metadata(settings: dict[str, Any], mode: str, device: str, part: str | None = None) -> dict[str, Any]:
+        """What kernel-metadata.json carries for a run of ``mode`` asking for ``device`` (part: a fan-out's)."""
+        return {}
+
+    @staticmethod
+    def check_settings(settings: dict[str, Any], git: dict[str, Any]) -> None:
+        """Raise a KernelRunnerError saying what to change when it cannot run with these settings."""
+
+    @staticmethod
+    def launch_requirements(settings: dict[str, Any]) -> list[str]:
+        """What a real run still needs that planning one (a dry run) does not, in a sentence each."""
+        return []
+
+
 # what Snakemake sets to a job's thread count; the kernel chain's rules have 0 threads (they only
 # wait), and OMP_NUM_THREADS=0 is invalid (libgomp complains and torch ignores it)
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "GOTO_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import KernelRunnerError
-from .base import CANCELLED, COMPLETE, FAILED, QUEUED, RAW_LOG, RUNNING, Status, provisions_gpu
+from .base import CANCELLED, COMPLETE, FAILED, QUEUED, RAW_LOG, RUNNING, BackendBase, Status, provisions_gpu
 
 CREDENTIALS_HELP = (
     "Kaggle credentials not found: put kaggle.json (from kaggle.com > Settings > API) in ~/.kaggle/ "
@@ -68,36 +68,54 @@ def username() -> str | None:
     return None
 
 
-def kernel_metadata(settings: dict[str, Any], mode: str, device: str, part: str | None = None) -> dict[str, Any]:
-    """id/title/machine/timeout for kernel-metadata.json: one kernel per mode (and fan-out part),
-    a new version per run."""
-    owner = settings.get("owner") or username()
-    if not owner:
-        raise KernelRunnerError("kaggle.owner is not set and no Kaggle user name was found: " + CREDENTIALS_HELP)
-    slug = f"{settings.get('slug_prefix', 'arz-rl')}-{mode}" + (f"-{part}" if part else "")
-    slug = slug.lower()
-    slug = re.sub(r"[^a-z0-9-]+", "-", slug).strip("-")
-    if len(slug) < 5:
-        raise KernelRunnerError(f"kaggle.slug_prefix gives the slug {slug!r}: it needs at least 5 characters")
-    gpu = provisions_gpu(device)
-    return {
-        "id": f"{owner}/{slug}",
-        "title": slug,  # Kaggle derives the slug from the title: keep them identical
-        "enable_gpu": gpu,
-        "machine_shape": settings.get("machine_shape", "NvidiaTeslaT4") if gpu else "",
-        "session_timeout_seconds": int(settings.get("session_timeout_s", 43200)),
-    }
-
-
-def check_settings(settings: dict[str, Any], git: dict[str, Any]) -> None:
-    """Any settings the schema accepts do: the kernel carries its code, no repository is needed."""
-
-
-class KaggleBackend:
+class KaggleBackend(BackendBase):
     """Kernels on Kaggle through the official client."""
 
     name = "kaggle"
-    session_resource = "kaggle_gpu"
+    settings_schema = {
+        "type": "object", "additionalProperties": False,
+        "properties": {
+            "owner": {"type": ["string", "null"]},
+            "slug_prefix": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]*$"},
+            "machine_shape": {"type": "string"},
+            "session_timeout_s": {"type": "integer", "minimum": 60, "maximum": 43200},
+            "check_quota": {"type": "boolean"}, "retries": {"type": "integer", "minimum": 0},
+            "backoff_s": {"type": "number", "minimum": 0}, "stale_grace_s": {"type": "number", "minimum": 0},
+        },
+    }
+    #: Kaggle runs at most 2 GPU sessions of a user at once: fanned-out kernels queue behind this cap
+    session_resource, session_cap = "kaggle_gpu", 2
+    asks_for_gpu = True  # enable_gpu and machine_shape
+
+    @staticmethod
+    def kernel_metadata(settings: dict[str, Any], mode: str, device: str, part: str | None = None) -> dict[str, Any]:
+        """id/title/machine/timeout for kernel-metadata.json: one kernel per mode (and fan-out part),
+        a new version per run.  Without ``kaggle.owner`` the id is the slug alone, and the push makes it
+        ``<the credentials' user>/<slug>``: planning a run (a dry run) needs no credentials."""
+        owner = settings.get("owner")
+        slug = f"{settings.get('slug_prefix', 'arz-rl')}-{mode}" + (f"-{part}" if part else "")
+        slug = slug.lower()
+        slug = re.sub(r"[^a-z0-9-]+", "-", slug).strip("-")
+        if len(slug) < 5:
+            raise KernelRunnerError(f"kaggle.slug_prefix gives the slug {slug!r}: it needs at least 5 characters")
+        gpu = provisions_gpu(device)
+        return {
+            "id": f"{owner}/{slug}" if owner else slug,
+            "title": slug,  # Kaggle derives the slug from the title: keep them identical
+            "enable_gpu": gpu,
+            "machine_shape": settings.get("machine_shape", "NvidiaTeslaT4") if gpu else "",
+            "session_timeout_seconds": int(settings.get("session_timeout_s", 43200)),
+        }
+
+    @staticmethod
+    def launch_requirements(settings: dict[str, Any]) -> list[str]:
+        """What a real run still needs that planning it did not: the credentials."""
+        try:
+            found = credentials_source()
+        except KernelRunnerError as exc:
+            return [str(exc)]
+        return [] if found else [CREDENTIALS_HELP.replace("Kaggle credentials not found", "a real run on Kaggle needs "
+                                                          "your Kaggle credentials, which were not found")]
 
     def __init__(self, owner: str | None = None, slug_prefix: str = "arz-rl", machine_shape: str = "NvidiaTeslaT4",
                  session_timeout_s: int = 43200, check_quota: bool = True, retries: int = 6,
@@ -166,9 +184,32 @@ class KaggleBackend:
 
         return secs(gpu.total_time_allowed) - secs(gpu.time_used) - secs(gpu.time_reserved)
 
+    def _owner(self) -> str:
+        """The user kernels are pushed as: ``kaggle.owner``, else the credentials' user."""
+        owner = self.owner or username()
+        if not owner:
+            try:
+                owner = self._api().get_config_value("username")
+            except Exception:  # noqa: BLE001  (the client's config lookups raise several kinds)
+                owner = None
+        if not owner:
+            raise KernelRunnerError("no Kaggle user name: set kaggle.owner in config/config.yaml, or KAGGLE_USERNAME")
+        return owner
+
     def launch(self, kernel_dir: Path, run_dir: Path) -> dict[str, Any]:
+        import shutil
+
         meta = json.loads((kernel_dir / "kernel-metadata.json").read_text())
         api = self._api()
+        if "/" not in meta["id"]:  # the slug alone: the owner comes from the credentials, now
+            meta["id"] = f"{self._owner()}/{meta['id']}"
+        # what is pushed: the rendered kernel with its metadata resolved (the render's own files stay
+        # as they are: they are Snakemake's outputs)
+        pushed = run_dir / "kaggle" / "push"
+        shutil.rmtree(pushed, ignore_errors=True)
+        pushed.mkdir(parents=True)
+        shutil.copy2(kernel_dir / meta.get("code_file", "kernel.py"), pushed)
+        (pushed / "kernel-metadata.json").write_text(json.dumps(meta, indent=1))
         if self.check_quota and meta.get("enable_gpu"):
             left = self.quota_left_s()
             need = float(meta.get("session_timeout_seconds") or self.session_timeout_s)
@@ -177,7 +218,9 @@ class KaggleBackend:
                     f"the run may take up to {need / 3600:.1f} GPU hours (kaggle.session_timeout_s) but only "
                     f"{left / 3600:.1f} h of this week's Kaggle GPU quota are left: lower session_timeout_s, wait for "
                     "the weekly reset, or skip this check with --config kaggle.check_quota=false")
-        resp = self._call("push", lambda: api.kernels_push(str(kernel_dir)))
+        # the client sets the session's timeout only from this argument, never from the metadata
+        timeout = meta.get("session_timeout_seconds") or self.session_timeout_s
+        resp = self._call("push", lambda: api.kernels_push(str(pushed), timeout=str(int(timeout))))
         if resp is None or getattr(resp, "error", None):
             raise KernelRunnerError(f"Kaggle refused the push of {meta['id']}: {getattr(resp, 'error', 'no reply')}")
         version = resp.version_number

@@ -21,24 +21,27 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .base import COMPLETE, FAILED, QUEUED, RUNNING, Status, copy_work_folder, kernel_environment, pid_alive
+from .base import (
+    COMPLETE,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    BackendBase,
+    Status,
+    copy_work_folder,
+    kernel_environment,
+    pid_alive,
+)
 from .local_supervisor import end_session
 
 
-def kernel_metadata(settings: dict[str, Any], mode: str, device: str, part: str | None = None) -> dict[str, Any]:
-    """Nothing: a local kernel needs no metadata."""
-    return {}
-
-
-def check_settings(settings: dict[str, Any], git: dict[str, Any]) -> None:
-    """Any settings do: the kernel fetches the pinned commit from this repository."""
-
-
-class LocalBackend:
+class LocalBackend(BackendBase):
     """Runs kernels on this machine (the default backend)."""
 
     name = "local"
-    session_resource = None
+    settings_schema = {"type": "object", "additionalProperties": False,
+                       "properties": {"python": {"type": "string"}}}
+    shared_filesystem = True
 
     def __init__(self, python: str | None = None) -> None:
         self.python = python or sys.executable

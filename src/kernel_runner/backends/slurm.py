@@ -33,6 +33,7 @@ from .base import (
     FAILED,
     QUEUED,
     RUNNING,
+    BackendBase,
     Status,
     copy_work_folder,
     kernel_environment,
@@ -73,21 +74,32 @@ def parse_time_limit(value: str | int) -> int:
     return -(-seconds // 60)
 
 
-def kernel_metadata(settings: dict[str, Any], mode: str, device: str, part: str | None = None) -> dict[str, Any]:
-    """Nothing: what a job asks for is in its sbatch options."""
-    return {}
-
-
-def check_settings(settings: dict[str, Any], git: dict[str, Any]) -> None:
-    """The time limit must parse; the job fetches the pinned commit over the shared filesystem."""
-    parse_time_limit(settings.get("time_limit", "04:00:00"))
-
-
-class SlurmBackend:
+class SlurmBackend(BackendBase):
     """Runs kernels as SLURM batch jobs (``backend: slurm``; settings are the ``slurm:`` config section)."""
 
     name = "slurm"
-    session_resource = "slurm_jobs"
+    settings_schema = {
+        "type": "object", "additionalProperties": False,
+        "properties": {
+            "partition": {"type": ["string", "null"]}, "account": {"type": ["string", "null"]},
+            "time_limit": {"type": ["string", "integer"], "pattern": "^([0-9]+-)?[0-9]+(:[0-9]+){0,2}$"},
+            "cpus": {"type": "integer", "minimum": 1}, "mem": {"type": "string", "pattern": "^[0-9]+[KMGT]?$"},
+            "gpu_gres": {"type": "string"}, "python": {"type": ["string", "null"]},
+            "job_name_prefix": {"type": "string", "pattern": "^[A-Za-z0-9_.-]+$"},
+            "extra_args": {"type": "array", "items": {"type": "string"}},
+            "controller_retries": {"type": "integer", "minimum": 0},
+            "retry_wait_s": {"type": "number", "minimum": 0},
+        },
+    }
+    #: cluster jobs this workflow keeps submitted at once (a fan-out's kernels)
+    session_resource, session_cap = "slurm_jobs", 8
+    shared_filesystem = True  # the job works in the run's folder, on the cluster's shared filesystem
+    asks_for_gpu = True  # --gres
+
+    @staticmethod
+    def check_settings(settings: dict[str, Any], git: dict[str, Any]) -> None:
+        """The time limit must parse; the job fetches the pinned commit over the shared filesystem."""
+        parse_time_limit(settings.get("time_limit", "04:00:00"))
 
     def __init__(self, partition: str | None = None, account: str | None = None, time_limit: str | int = "04:00:00",
                  cpus: int = 2, mem: str = "8G", gpu_gres: str = "gpu:1", python: str | None = None,
