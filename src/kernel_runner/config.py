@@ -36,7 +36,7 @@ def _where(error: Any) -> str:
     return ".".join(str(p) for p in error.absolute_path) or "(top level)"
 
 
-def check_config(config: dict[str, Any], schema_path: str | Path, files: list[str] | None = None) -> dict[str, Any]:
+def check_config(config: dict[str, Any], schema_path: str | Path, files: list[str | Path] | None = None) -> dict[str, Any]:
     """``config`` with nested ``--config`` strings typed by the schema, checked against it; a
     refusal raises one line naming the key, the value and what is allowed (``files``: the config
     files it was read from, named in the message)."""
@@ -47,7 +47,7 @@ def check_config(config: dict[str, Any], schema_path: str | Path, files: list[st
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(typed), key=lambda e: list(e.absolute_path))
     if errors:
         error = errors[0]
-        origin = ", ".join(files or ["config/config.yaml"]) + " or --config"
+        origin = ", ".join(str(f) for f in files or ["config/config.yaml"]) + " or --config"
         raise KernelRunnerError(f"config key {_where(error)}: {error.message} (set in {origin}; "
                                 f"{schema_path} says what is allowed)")
     return typed
