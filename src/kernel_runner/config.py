@@ -36,7 +36,8 @@ def _where(error: Any) -> str:
     return ".".join(str(p) for p in error.absolute_path) or "(top level)"
 
 
-def check_config(config: dict[str, Any], schema_path: str | Path, files: list[str | Path] | None = None) -> dict[str, Any]:
+def check_config(config: dict[str, Any], schema_path: str | Path,
+                 files: list[str | Path] | None = None) -> dict[str, Any]:
     """``config`` with nested ``--config`` strings typed by the schema, checked against it; a
     refusal raises one line naming the key, the value and what is allowed (``files``: the config
     files it was read from, named in the message)."""
