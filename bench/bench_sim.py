@@ -6,7 +6,9 @@ Prints a table: env steps/s (single junction, 3-junction corridor, a batch of 64
 scenarios stepped at once, by the SIMD-lane kernel and by the scalar one), simulated
 cell-updates/s, and the cell-updates/s of a
 plain streaming numba kernel over arrays of the same size (what this CPU can
-stream), with the targets of the performance issue beside them.
+stream), with the targets of the performance issue beside them; then the batch of 64 with 1 and 2
+threads, alone and beside a busy process, with libgomp's defaults and with the kernel's thread plan
+(``--sharing-only``: just that).
 """
 
 from __future__ import annotations
@@ -93,11 +95,55 @@ def streaming_ceiling(batch: int, cells: int, seconds: float) -> float:
     return reps * batch * cells / (time.perf_counter() - t0)
 
 
+def _batch_rate_in_a_process(threads: int, seconds: float, env: dict[str, str]) -> float:
+    """``batch_rate(64)`` in a fresh process with ``threads`` numba threads and ``env``: the
+    threading layer and its spin policy are set when a process starts."""
+    import subprocess
+    import sys
+
+    code = (f"import numba; numba.set_num_threads({threads}); import bench_sim; "
+            f"print(bench_sim.batch_rate(64, {seconds})[0])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=os.path.dirname(os.path.abspath(__file__)), env={**os.environ, **env})
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def sharing_rates(seconds: float) -> list[tuple[str, float]]:
+    """The batch of 64 with 1 and 2 numba threads, alone and beside a busy process (a spinning
+    Python loop on one core), with the kernel's thread plan (:mod:`arz_rl.threads`) and without."""
+    import subprocess
+    import sys
+
+    from arz_rl.threads import thread_environment
+
+    plans = {"libgomp defaults": {"OMP_WAIT_POLICY": "", "GOMP_SPINCOUNT": ""},
+             "the kernel's plan": thread_environment(2)}
+    rows = []
+    for busy in (False, True):
+        hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
+        try:
+            for plan, env in plans.items():
+                for threads in (1, 2):
+                    where = "beside a busy process" if busy else "alone"
+                    rows.append((f"batch of 64, {threads} thread(s), {where}, {plan}",
+                                 _batch_rate_in_a_process(threads, seconds, env)))
+        finally:
+            if hog is not None:
+                hog.kill()
+                hog.wait()
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--gpu-batch", type=int, default=4096, help="batch stepped by the torch step on a GPU")
+    ap.add_argument("--sharing-only", action="store_true", help="only the rates under shared cores")
     args = ap.parse_args()
+    if args.sharing_only:
+        for name, value in sharing_rates(args.seconds):
+            print(f"{name:70s} {value:14,.0f} env steps/s")
+        return
     import torch
     single, single_cells = env_rate("single", args.seconds)
     corridor, corridor_cells = env_rate("corridor", args.seconds)
@@ -132,6 +178,9 @@ def main() -> None:
         print(f"{name:70s} {value:14,.0f} {target if target else '':>10}  {status}")
     print(f"batch simulator at {100 * batch_cells / ceiling:.1f}% of the streaming ceiling; "
           f"{1e9 * (os.cpu_count() or 1) / batch_cells:.0f} ns per cell-substep per core")
+    print("\nshared cores (each a fresh process):")
+    for name, value in sharing_rates(args.seconds):
+        print(f"{name:70s} {value:14,.0f} env steps/s")
 
 
 if __name__ == "__main__":

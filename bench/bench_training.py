@@ -1,148 +1,169 @@
-"""PPO training throughput on SignalCorridor-v0 next to PPO on CartPole-v1, in the same run.
+"""Training throughput: the default full-mode PPO path beside SB3's PPO on CartPole-v1, in the same
+process, and where a corridor decision's time goes.
 
-    python bench/bench_training.py [--timesteps 8192]
+    python bench/bench_training.py [--repeats 3] [--rollouts 4]
 
-First the issue's comparison: SB3's PPO (MlpPolicy 64x64, n_steps 512, batch 64, 4 epochs, one
-torch thread) on CartPole-v1 and on the default registered env ``gym.make(SignalCorridor-v0)``
-(the 3-junction corridor, joint actions, junction observations, 10 s decisions); the same on an
-empty env with the corridor's spaces (what SB3 itself costs there), and the policy the thesis
-trains: MaskablePPO with one policy shared by the junctions of 16 batched corridors (timesteps
-= corridor decisions).  Then the corridor env over 1, 2 and all cores (SubprocVecEnv), the
-batched VecEnv with 1, 2 and all numba/torch threads, and 4 PPO seeds by `train_all` with 1, 2
-and all worker processes (one thread each).
+Rows (each the median of ``--repeats`` timings, after a warm-up):
+
+- SB3 PPO on CartPole-v1 (MlpPolicy 64x64, n_steps 512, minibatch 64, 4 epochs): timesteps/s.
+- The default full-mode PPO path: MaskablePPO with one policy shared by the junctions of
+  ``n_envs`` batched corridors (``arz_rl.config.mode_defaults("full")``: its corridors, rollout,
+  minibatch, epochs), at the headline demand level; corridor decisions/s and its ratio to CartPole
+  (target: at least 5x).
+- The same path with the settings it had before (4 corridors, n_steps 1024, minibatch 64,
+  10 epochs), for the before/after figure.
+- The profile of the default path: of a decision's time, the simulator, the junction features,
+  the VecEnv's own work (observations, rewards, masks, infos), SB3's rollout loop (policy
+  forward, sampling, the rollout buffer, callbacks) and the gradient update.
+- Two agents trained side by side by ``train_all`` in two worker processes (one thread each: what
+  a full run does with its 15 agents on 2 cores): their summed decisions/s.
+
+Threads: the simulator and the learner take turns, so both get every core this process may use
+(:func:`arz_rl.threads.set_threads`); the worker processes get one each.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import statistics
 import time
 
 import gymnasium as gym
-import numba
-import numpy as np
-import torch
-from stable_baselines3 import PPO
-from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
-import arz_rl  # noqa: F401  (registers the env)
+from arz_rl.threads import available_cores, configure_process, set_threads
 
-#: the issue's settings: n_steps 512, batch 64, 4 epochs (one torch thread, set in main)
-SETTINGS = {"n_steps": 512, "batch_size": 64, "n_epochs": 4}
+CARTPOLE = {"n_steps": 512, "batch_size": 64, "n_epochs": 4}
+BEFORE = {"n_envs": 4, "ppo": {"n_steps": 1024, "batch_size": 64, "n_epochs": 10, "learning_rate": 3e-4}}
 
 
-class EmptyCorridor(gym.Env):
-    """The corridor env's spaces and episode length with nothing behind them: what SB3 costs."""
+def cartpole_rate(timesteps: int) -> float:
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.env_util import make_vec_env
 
-    def __init__(self) -> None:
-        template = gym.make(arz_rl.ENV_ID).unwrapped
-        self.observation_space, self.action_space = template.observation_space, template.action_space
-        self._obs = np.zeros(self.observation_space.shape, dtype=np.float32)
-        self._n, self._t = template.n_decisions, 0
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self._t = 0
-        return self._obs, {}
-
-    def step(self, action):
-        self._t += 1
-        return self._obs, 0.0, False, self._t >= self._n, {}
-
-
-def rate(env_id, timesteps: int, n_envs: int = 1, subprocess: bool = False, **kwargs) -> float:
-    vec_cls = SubprocVecEnv if subprocess and n_envs > 1 else DummyVecEnv
-    env = make_vec_env(env_id, n_envs=n_envs, vec_env_cls=vec_cls, env_kwargs=kwargs, seed=0)
-    model = PPO("MlpPolicy", env, seed=0, device="cpu", verbose=0, **SETTINGS)
-    model.learn(512 * n_envs)  # warm-up: imports, numba compilation
-    t0 = time.perf_counter()
-    model.learn(timesteps, reset_num_timesteps=False)
-    elapsed = time.perf_counter() - t0
-    env.close()
-    return timesteps / elapsed
-
-
-def batched_rate(timesteps: int, n_envs: int, threads: int) -> float:
-    """PPO timesteps/s on the batched VecEnv with ``threads`` numba and torch threads."""
-    from arz_rl.vec_env import BatchedCorridorVecEnv
-
-    numba.set_num_threads(threads)
-    torch.set_num_threads(threads)
-    env = BatchedCorridorVecEnv(n_envs)
-    env.seed(0)
-    model = PPO("MlpPolicy", env, seed=0, device="cpu", verbose=0, **{**SETTINGS, "n_steps": 512 // n_envs})
+    env = make_vec_env("CartPole-v1", n_envs=1, seed=0)
+    model = PPO("MlpPolicy", env, seed=0, device="cpu", verbose=0, **CARTPOLE)
     model.learn(512)
     t0 = time.perf_counter()
     model.learn(timesteps, reset_num_timesteps=False)
     return timesteps / (time.perf_counter() - t0)
 
 
-def shared_rate(timesteps: int, n_corridors: int) -> float:
-    """Corridor decisions/s of MaskablePPO with one policy shared by the junctions of
-    ``n_corridors`` batched corridors (what a full run trains: rollouts of 512 per junction env)."""
+def full_mode_model(settings: dict | None = None, level: str = "over"):
+    """MaskablePPO on the shared-junction VecEnv with the full mode's settings (``settings``
+    overriding n_envs and ppo), as :func:`arz_rl.train.train_agent` builds it."""
     from sb3_contrib import MaskablePPO
 
+    from arz_rl.config import mode_defaults
+    from arz_rl.protocol import env_kwargs
+    from arz_rl.train import hyperparameters
     from arz_rl.vec_env import SharedJunctionVecEnv
 
-    env = SharedJunctionVecEnv(n_corridors)
-    env.seed(0)
-    model = MaskablePPO("MlpPolicy", env, seed=0, device="cpu", verbose=0, **SETTINGS)
-    steps = 512 * env.num_envs
-    model.learn(steps)
+    cfg = mode_defaults("full")
+    settings = settings or {}
+    n_envs = settings.get("n_envs", cfg.n_envs)
+    vec = SharedJunctionVecEnv(n_envs, **env_kwargs(cfg, level))
+    vec.seed(0)
+    hp = hyperparameters(cfg, "ppo")
+    hp.update(settings.get("ppo", {}))
+    return MaskablePPO("MlpPolicy", vec, seed=0, device="cpu", verbose=0, **hp), vec
+
+
+def path_rate(settings: dict | None, rollouts: int, profile: dict | None = None) -> float:
+    """Corridor decisions/s of ``rollouts`` rollouts + updates of the full-mode path."""
+    model, vec = full_mode_model(settings)
+    per_rollout = model.n_steps * vec.num_envs
+    model.learn(per_rollout)  # warm-up: the first rollout and update
+    if profile is not None:
+        _instrument(model, vec, profile)
     t0 = time.perf_counter()
-    model.learn(max(timesteps * env.n_junctions, steps), reset_num_timesteps=False)
-    return (model.num_timesteps - steps) / env.n_junctions / (time.perf_counter() - t0)
+    model.learn(rollouts * per_rollout, reset_num_timesteps=False)
+    elapsed = time.perf_counter() - t0
+    if profile is not None:
+        profile["total"] = profile.get("total", 0.0) + elapsed
+        profile["decisions"] = profile.get("decisions", 0) + rollouts * per_rollout // vec.n_junctions
+    return rollouts * per_rollout / vec.n_junctions / elapsed
 
 
-def seeds_rate(timesteps: int, workers: int) -> float:
-    """Total PPO timesteps/s of 4 seeds trained by train_all with ``workers`` processes."""
+def _instrument(model, vec, profile: dict) -> None:
+    """Accumulate the seconds of each part of a decision into ``profile``."""
+
+    def timed(name, fn):
+        def wrapper(*args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                profile[name] = profile.get(name, 0.0) + time.perf_counter() - t
+        return wrapper
+
+    vec.core.sim.advance = timed("simulator", vec.core.sim.advance)
+    vec.core.refresh = timed("features", vec.core.refresh)
+    vec.step_wait = timed("vecenv_step", vec.step_wait)
+    vec.action_masks = timed("masks", vec.action_masks)
+    model.collect_rollouts = timed("rollout", model.collect_rollouts)
+    model.train = timed("update", model.train)
+
+
+def workers_rate(decisions: int) -> float:
+    """Summed corridor decisions/s of two agents trained by train_all in two worker processes."""
     import tempfile
     from pathlib import Path
 
     from arz_rl.config import build_config
     from arz_rl.train import train_all
 
-    cfg = build_config("quick", {"algorithms": ["ppo"], "seeds": 4, "levels": ["over"], "scenario": "single",
-                                 "workers": workers,
-                                 "timesteps": {"ppo": timesteps}, "eval_freq": timesteps, "checkpoint_freq": timesteps})
+    cfg = build_config("full", {"algorithms": ["ppo"], "seeds": 2, "levels": ["over"], "workers": 2,
+                                "timesteps": {"ppo": decisions}, "eval_freq": 10 * decisions,
+                                "checkpoint_freq": 10 * decisions, "validation_episodes": 1})
     with tempfile.TemporaryDirectory() as out:
-        t0 = time.perf_counter()
-        train_all(cfg, Path(out), "cpu", log=lambda *_: None)
-        return 4 * timesteps / (time.perf_counter() - t0)
+        runs = train_all(cfg, Path(out), "cpu", log=lambda *_: None)
+    return sum(r["timesteps_per_s"] for r in runs["over"]["ppo"].values())
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--timesteps", type=int, default=8192)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--rollouts", type=int, default=4, help="rollouts + updates timed per repeat")
     args = ap.parse_args()
-    torch.set_num_threads(1)
+    configure_process()
+    cores = available_cores()
+    threads = set_threads(cores, cores)
     gym.make("CartPole-v1")
-    cartpole = rate("CartPole-v1", args.timesteps)
-    corridor = rate(arz_rl.ENV_ID, args.timesteps)
-    empty = rate(EmptyCorridor, args.timesteps)
-    print(f"{'measure':62s} {'timesteps/s':>12s} {'target':>12s}")
-    print(f"{'PPO on CartPole-v1':62s} {cartpole:12,.0f}")
-    print(f"{'PPO on gym.make(SignalCorridor-v0) (3-junction corridor)':62s} {corridor:12,.0f} "
-          f"{'>= 80% of CartPole':>12s}  {'ok' if corridor >= 0.8 * cartpole else 'BELOW'} "
-          f"({100 * corridor / cartpole:.0f}%)")
-    print(f"{'PPO on an empty env with the corridor env spaces':62s} {empty:12,.0f} "
-          f"{'':>12s}  (the env costs {1e6 * (1 / corridor - 1 / empty):.0f} us per step)")
-    print(f"{'MaskablePPO, shared policy, 16 batched corridors (decisions)':62s} "
-          f"{shared_rate(args.timesteps, 16):12,.0f}")
-    for n in sorted({1, 2, os.cpu_count() or 1}):
-        r = rate(arz_rl.ENV_ID, args.timesteps * n, n_envs=n, subprocess=True)
-        print(f"{f'PPO on SignalCorridor-v0, {n} env(s) in subprocesses':62s} {r:12,.0f}")
-    base = None
-    for n in sorted({1, 2, os.cpu_count() or 1}):
-        r = batched_rate(args.timesteps, 16, n)
-        base = base or r
-        print(f"{f'PPO, batched VecEnv of 16, {n} core(s)':62s} {r:12,.0f} {f'x{r / base:.2f}':>12s}")
-    base = None
-    for n in sorted({1, 2, os.cpu_count() or 1}):
-        r = seeds_rate(args.timesteps, n)
-        base = base or r
-        print(f"{f'PPO, 4 seeds by train_all, {n} worker process(es)':62s} {r:12,.0f} {f'x{r / base:.2f}':>12s}")
+    cartpole = statistics.median(cartpole_rate(16_384) for _ in range(args.repeats))
+    profile: dict = {}
+    after = statistics.median(path_rate(None, args.rollouts, profile) for _ in range(args.repeats))
+    before = statistics.median(path_rate(BEFORE, 1) for _ in range(args.repeats))
+    from arz_rl.config import mode_defaults
+
+    full = mode_defaults("full")
+    two = statistics.median(workers_rate(60_000) for _ in range(args.repeats))
+    set_threads(cores, cores)
+    print(f"cores: {cores}; threads: numba {threads['numba']}, torch {threads['torch']}; "
+          f"medians of {args.repeats}")
+    print(f"{'measure':78s} {'per s':>10s} {'x CartPole':>11s}")
+    print(f"{'SB3 PPO on CartPole-v1 (n_steps 512, minibatch 64, 4 epochs), timesteps':78s} {cartpole:10,.0f}")
+    ppo = full.ppo
+    label = (f"full-mode PPO path now: {full.n_envs} corridors, n_steps {ppo['n_steps']}, minibatch "
+             f"{ppo['batch_size']}, {ppo['n_epochs']} epochs, decisions")
+    status = "ok" if after >= 5 * cartpole else "BELOW the 5x target"
+    print(f"{label:78s} {after:10,.0f} {after / cartpole:10.2f}x  {status}")
+    print(f"{'full-mode PPO path before: 4 corridors, n_steps 1024, minibatch 64, 10 epochs':78s} {before:10,.0f} "
+          f"{before / cartpole:10.2f}x")
+    print(f"{'two agents by train_all in two worker processes (summed), decisions':78s} {two:10,.0f} "
+          f"{two / cartpole:10.2f}x")
+    per = 1e6 / profile["decisions"]
+    rollout, update, step = profile["rollout"], profile["update"], profile["vecenv_step"]
+    parts = [("simulator (the batched kernel)", profile["simulator"]),
+             ("junction features", profile["features"]),
+             ("the VecEnv's own work (observations, rewards, infos)",
+              step - profile["simulator"] - profile["features"]),
+             ("action masks", profile["masks"]),
+             ("SB3's rollout loop (policy forward, sampling, buffer, callbacks)", rollout - step - profile["masks"]),
+             ("gradient update (minibatches x epochs)", update),
+             ("other (learn's own bookkeeping)", profile["total"] - rollout - update)]
+    print(f"\nwhere a corridor decision's {profile['total'] * per:.1f} us go (default path):")
+    for name, seconds in parts:
+        print(f"  {name:70s} {seconds * per:8.1f} us  {100 * seconds / profile['total']:5.1f} %")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,9 @@
 import _project  # noqa: F401  (this repository's src/ first on sys.path)
 
-from thesis_figures.results import merge_runs
+from arz_rl.merge import merge_runs
+from thesis_figures.logs import logged
 
-merge_runs(list(snakemake.input.parts), snakemake.output[0], log=snakemake.log[0])  # noqa: F821
+parts, out = list(snakemake.input.parts), snakemake.output[0]  # noqa: F821
+with logged(snakemake.log[0], f"merge of {len(parts)} runs into {out}"):  # noqa: F821
+    merge_runs(parts, out)
+    print(f"merged {len(parts)} runs into {out}")

@@ -133,7 +133,9 @@ def test_merge_of_fanned_out_runs(tiny_run, tmp_path):
     run(build_config("quick", {**TINY_RUN, "algorithms": "dqn"}), dqn, log=lambda *_: None)
     seal(ppo)
     seal(dqn)
-    results.merge_runs([ppo, dqn], tmp_path / "merged")
+    from arz_rl.merge import merge_runs
+
+    merge_runs([ppo, dqn], tmp_path / "merged")
     assert (tmp_path / "merged" / "manifest.json").exists()  # the merge's own record, checked by the figures
     merged = json.loads((tmp_path / "merged" / "evaluation_results.json").read_text())
     whole = json.loads((tiny_run / "evaluation_results.json").read_text())
@@ -255,3 +257,22 @@ def test_every_pdf_embeds_its_fonts(tiny_run, tmp_path):
             fields = line.split()
             assert fields[-5] == "yes", f"{name}.pdf does not embed {fields[0]}: {line}"
             assert "Type 3" not in line, f"{name}.pdf uses a Type 3 font: {line}"
+
+
+def test_results_carry_their_schema_version_and_readers_refuse_another(tiny_run, tmp_path):
+    import shutil
+
+    from arz_rl.results import EVALUATION, SCHEMA_VERSION, TRAINING
+
+    for name in (TRAINING, EVALUATION):
+        assert json.loads((tiny_run / name).read_text())["schema_version"] == SCHEMA_VERSION
+    old = tmp_path / "old"
+    shutil.copytree(tiny_run, old)
+    data = json.loads((old / EVALUATION).read_text())
+    data["schema_version"] = SCHEMA_VERSION - 1
+    (old / EVALUATION).chmod(0o644)
+    (old / EVALUATION).write_text(json.dumps(data))
+    seal(old)
+    with pytest.raises(ResultsError, match=rf"results of schema {SCHEMA_VERSION - 1}; this code reads schema "
+                                           rf"{SCHEMA_VERSION}: run the experiment again"):
+        results.evaluation(old / EVALUATION)

@@ -64,6 +64,9 @@ def test_chain_produces_plots_from_one_verified_launch(repo):
     assert "Invalid value for environment variable" not in kernel_log  # no OMP_NUM_THREADS=0 from the rule
     raw = json.loads((run / "output" / "kernel.log.json").read_text())
     assert {"stream_name", "time", "data"} <= set(raw[0])
+    # every log a rule declares says at least what it did
+    logs = sorted((repo / "results").rglob("*.log"))
+    assert len(logs) >= 10 and not [p for p in logs if p.stat().st_size == 0], [p for p in logs if not p.stat().st_size]
 
 
 def test_second_invocation_does_nothing(repo):

@@ -107,6 +107,8 @@ class RunConfig:
     switch_penalty: float = 0.0  #: reward units per signal change started
     #: each junction's cost plus this times its main-road neighbours' (a local reward's neighbour term)
     neighbour_weight: float = 0.0
+    #: PPO learns on rewards divided by a running std of the discounted return (SB3's VecNormalize)
+    normalize_reward: bool = False
     observation: str = "junction"  #: junction | stopline (arz_rl.env)
     #: PPO's policy: one shared by every junction, or the flat joint policy (DQN is always flat)
     policy: str = "shared"

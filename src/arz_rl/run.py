@@ -4,7 +4,8 @@
     python -m arz_rl.run --config params.yaml --out DIR      # any RunConfig field
     python -m arz_rl.run --mode tune --out DIR               # the RL study instead (arz_rl.tune)
 
-Writes into DIR: ``training_metrics.json``, ``evaluation_results.json``,
+Writes into DIR what :mod:`arz_rl.results` (the results contract) names: ``training_metrics.json``,
+``evaluation_results.json`` (both with the contract's ``schema_version``),
 ``spacetime_<level>_<controller>.npz``, ``monitor/``, ``models/``, ``checkpoints/``.
 """
 
@@ -20,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from . import results as contract
 from .config import MODES, RunConfig, build_config, load_file
 from .device import REQUESTS
 from .device import resolve as resolve_device
@@ -45,7 +47,7 @@ def evaluate_level(cfg: RunConfig, level: str, agents: dict[str, dict[str, Any]]
 
     def save(name: str, trace: dict[str, np.ndarray] | None) -> None:
         if trace is not None:
-            np.savez_compressed(out / f"spacetime_{level}_{name}.npz", **trace)
+            np.savez_compressed(out / contract.spacetime_name(level, name), **trace)
 
     for algo, seeds in agents.items():
         per_seed = {}
@@ -90,14 +92,14 @@ def run(cfg: RunConfig, out: Path, log=print) -> dict[str, Any]:
     training: dict[str, Any] = {"parameters": params, "device": device_info,
                                 "runs": train_all(cfg, out, device, log,
                                                   {lv: t["max_pressure"]["params"] for lv, t in tuned.items()})}
-    (out / "training_metrics.json").write_text(json.dumps(training, indent=1))
+    (out / contract.TRAINING).write_text(json.dumps(contract.stamp(training), indent=1))
     levels = {level: evaluate_level(cfg, level, training["runs"][level], tuned[level], out, device)
               for level in cfg.levels}
     protocol = analyse(levels)
     results = {"protocol": {**protocol, "seed_sets": sets.to_dict()}, "levels": levels,
                "headline_level": cfg.headline_level, "parameters": params, "device": device_info,
                "metric_definitions": sys.modules["arz_rl.evaluate"].__doc__}
-    (out / "evaluation_results.json").write_text(json.dumps(results, indent=1))
+    (out / contract.EVALUATION).write_text(json.dumps(contract.stamp(results), indent=1))
     for level, data in levels.items():
         delays = {n: c["summary"]["avg_delay_s"]["mean"] for n, c in data["controllers"].items()}
         log(f"[arz_rl] {level}: mean delay (s/veh): " + ", ".join(f"{k}={v:.1f}" for k, v in delays.items()))
@@ -106,6 +108,9 @@ def run(cfg: RunConfig, out: Path, log=print) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .threads import configure_process
+
+    configure_process()  # before numba or torch start their thread pools (arz_rl.threads)
     ap = argparse.ArgumentParser(prog="python -m arz_rl.run", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", help="YAML/JSON file of run parameters (mode included)")

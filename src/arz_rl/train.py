@@ -121,13 +121,19 @@ class ValidationScore:
         self.algo = algo
         self.shared = is_shared(cfg, algo)
         self.history: list[dict[str, float]] = []
+        self.started = time.perf_counter()
+        self.spent_s = 0.0  #: seconds spent scoring (not training)
 
     def __call__(self, model, timesteps: int) -> float:
+        t0 = time.perf_counter()
         agent = AgentController(self.algo, model, shared=self.shared)
         episodes = [run_episode(self.env, agent, draw)[0] for draw in self.draws]
         score = float(np.mean([ep[PRIMARY_METRIC] for ep in episodes]))
+        self.spent_s += time.perf_counter() - t0
         self.history.append({"timesteps": int(timesteps), PRIMARY_METRIC: score,
-                             "return": float(np.mean([ep["return"] for ep in episodes]))})
+                             "return": float(np.mean([ep["return"] for ep in episodes])),
+                             # training seconds so far (this process's, scoring excluded)
+                             "train_wall_s": round(time.perf_counter() - self.started - self.spent_s, 2)})
         return score
 
 
@@ -217,6 +223,10 @@ def train_agent(cfg: RunConfig, algo: str, seed: int, level: str, out: Path, dev
     # a shared policy's SB3 step is one junction's decision: the budget and the intervals below
     # count corridor decisions, so that every agent simulates the same traffic
     per_step = vec.n_junctions if shared else 1
+    if cfg.normalize_reward and algo == "ppo":  # rewards over a running std of the discounted return
+        from stable_baselines3.common.vec_env import VecNormalize
+
+        vec = VecNormalize(vec, norm_obs=False, norm_reward=True, gamma=float(cfg.ppo.get("gamma", 0.99)))
     ckpt_dir = out / "checkpoints" / tag
     best_dir = out / "models" / f"{tag}_best"
     cls = _algo_class(algo)
@@ -303,11 +313,9 @@ def load_policy(out: Path, record: dict[str, Any], device: str):
 def _train_in_worker(cfg: RunConfig, algo: str, seed: int, level: str, out: Path, device: str,
                      expert: dict[str, Any] | None) -> tuple[dict[str, Any], float]:
     """One agent in a worker process: one thread each, the processes share the cores."""
-    import numba
-    import torch
+    from .threads import set_threads
 
-    torch.set_num_threads(1)
-    numba.set_num_threads(1)
+    set_threads(1, 1)
     t0 = time.perf_counter()
     return train_agent(cfg, algo, seed, level, out, device, expert), time.perf_counter() - t0
 
@@ -317,14 +325,16 @@ def train_all(cfg: RunConfig, out: Path, device: str, log=print, experts: dict[s
     """Train every (algorithm, seed, level) of ``cfg``: ``{level: {algo: {seed: record}}}``;
     ``experts``: per level, the tuned max-pressure settings a warm start clones.
 
-    With more than one core (``cfg.workers``, 0: one per core) the agents train side by side in
-    spawned worker processes, each with one torch and one numba thread, so a kernel's training
-    throughput grows with its cores; each agent writes only its own files.
+    With more than one core (``cfg.workers``, 0: one per core this process may use,
+    :func:`arz_rl.threads.available_cores`) the agents train side by side in spawned worker
+    processes, each with one torch and one numba thread, so a kernel's training throughput grows
+    with its cores; each agent writes only its own files.  One agent at a time gets every core.
     """
-    import os
+    from .threads import available_cores, set_threads
 
     jobs = [(algo, cfg.seed + k, level) for level in cfg.levels for k in range(cfg.seeds) for algo in cfg.algorithms]
-    workers = min(cfg.workers or os.cpu_count() or 1, len(jobs))
+    cores = available_cores()
+    workers = min(cfg.workers or cores, len(jobs))
     runs: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
         level: {algo: {} for algo in cfg.algorithms} for level in cfg.levels}
 
@@ -337,6 +347,8 @@ def train_all(cfg: RunConfig, out: Path, device: str, log=print, experts: dict[s
             f"{record['simulator']['engine']} on the {record['simulator']['device']} ({record['simulator']['why']})")
 
     if workers <= 1:
+        # one agent at a time: the simulator's and the learner's threads take turns on every core
+        log(f"[arz_rl] training {len(jobs)} agent(s) one after the other: {set_threads(cores, cores)}")
         for algo, seed, level in jobs:
             t0 = time.perf_counter()
             record = train_agent(cfg, algo, seed, level, out, device, (experts or {}).get(level))

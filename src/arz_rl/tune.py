@@ -22,6 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from . import results as contract
 from .config import RunConfig
 from .stats import PRIMARY_METRIC
 
@@ -132,6 +133,6 @@ def run_study(cfg: RunConfig, out: Path, journal: Path | None = None, log=print)
         "warm_start": {"episodes": cfg.warm_start_episodes, "expert": expert} if expert else None,
         "trials": trials, "best": best,
     }
-    (out / "tuning.json").write_text(json.dumps(result, indent=2, default=str))
+    (out / contract.TUNING).write_text(json.dumps(contract.stamp(result), indent=2, default=str))
     return result
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import results as contract
 from .progress import Progress
 from .sim.layout import ACC_ARRIVED, ACC_CLAMPED, ACC_EXITED
 from .sim.network import make_scenario
@@ -176,11 +177,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     table, profiles = riemann_study(progress=Progress("solver", "validate", len(CASES), "Riemann cases", every_s=0.0))
-    table.to_csv(args.out / "riemann_table.csv", index=False)
+    table.to_csv(args.out / contract.RIEMANN_TABLE, index=False)
     for name, df in profiles.items():
-        df.to_csv(args.out / f"riemann_{name}.csv", index=False)
+        df.to_csv(args.out / contract.riemann_profile_name(name), index=False)
     balance = pd.DataFrame([mass_balance(order=o) for o in (1, 2)])
-    balance.to_csv(args.out / "mass_balance.csv", index=False)
+    balance.to_csv(args.out / contract.MASS_BALANCE, index=False)
     with pd.option_context("display.width", 120, "display.max_rows", 200):
         print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
         print(balance.to_string(index=False, float_format=lambda v: f"{v:.6g}"))

@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from arz_rl import results as contract
+
 from . import results, style
 
 COMPARISON_METRICS = (
@@ -37,7 +39,7 @@ def controller_comparison(run_dir: str | Path) -> plt.Figure:
     """Every controller at the headline level on four metrics: per-seed (agents) or per-draw
     (baselines) points, the mean and its 95 % bootstrap interval; each agent's label carries its
     Holm-adjusted p against the best tuned baseline on delay (``*``: below 0.05)."""
-    data = results.evaluation(Path(run_dir) / "evaluation_results.json")
+    data = results.evaluation(Path(run_dir) / contract.EVALUATION)
     level = data["headline_level"]
     lv = data["levels"][level]
     ctrls = lv["controllers"]
@@ -88,7 +90,7 @@ def controller_comparison(run_dir: str | Path) -> plt.Figure:
 def sensitivity(run_dir: str | Path) -> plt.Figure:
     """Improvement (%) of each agent over each tuned baseline on delay, per demand level, with the
     95 % interval of the paired difference and a filled mark where the Holm-adjusted p < 0.05."""
-    data = results.evaluation(Path(run_dir) / "evaluation_results.json")
+    data = results.evaluation(Path(run_dir) / contract.EVALUATION)
     levels = sorted(data["levels"], key=lambda lv: data["levels"][lv]["demand_scale"])
     first = data["levels"][levels[0]]
     kinds = results.kinds(first)

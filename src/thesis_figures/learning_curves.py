@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import FuncFormatter
 
+from arz_rl import results as contract
+
 from . import results, style
 
 
@@ -21,7 +23,7 @@ def learning_curves(run_dir: str | Path, window: int = style.SMOOTHING_WINDOW, g
     """Top row: episode return against timesteps (each seed thin, smoothed over ``window``
     episodes; the mean over seeds thick); bottom row: the mean delay over the validation draws at
     each scoring, each seed, the chosen checkpoint marked.  One column per demand level."""
-    curves = results.learning_curves(Path(run_dir) / "training_metrics.json")
+    curves = results.learning_curves(Path(run_dir) / contract.TRAINING)
     levels = list(curves)
     style.apply()
     fig, axes = style.figure(2, len(levels), height=3.9, sharex="col")

@@ -40,6 +40,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from arz_rl import results as contract
+
 from . import ResultsError, results
 
 METRIC_MACROS = {"avg_delay_s": "Delay", "avg_travel_time_s": "TravelTime", "throughput_veh_h": "Throughput",
@@ -84,7 +86,7 @@ def _p_text(p: float | None) -> str:
 def collect(run_dir: str | Path) -> dict[str, dict[str, Any]]:
     """{macro name: {"value": the number or text, "text": what the chapter prints}} of a results folder."""
     run_dir = Path(run_dir)
-    ev = results.evaluation(run_dir / "evaluation_results.json")
+    ev = results.evaluation(run_dir / contract.EVALUATION)
     facts = results.caption_facts(run_dir)
     numbers: dict[str, dict[str, Any]] = {}
 
@@ -147,7 +149,7 @@ def collect(run_dir: str | Path) -> dict[str, dict[str, Any]]:
 def _summaries(run_dir: Path) -> list[dict[str, Any]]:
     if (run_dir / "session_summary.json").exists():
         return [results.load_json(run_dir / "session_summary.json", verify=False)]
-    return results.load_json(run_dir / "provenance.json")["runs"]
+    return results.load_json(run_dir / contract.PROVENANCE)["runs"]
 
 
 def _device(summary: dict[str, Any]) -> str:

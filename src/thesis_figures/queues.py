@@ -6,6 +6,8 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
+from arz_rl import results as contract
+
 from . import results, style
 
 
@@ -13,11 +15,11 @@ def queues(run_dir: str | Path) -> plt.Figure:
     """Queue (stopped-vehicle equivalents on both approaches plus their entry queues, veh) at each
     junction over time for the comparison set, on the same demand draw."""
     run_dir = Path(run_dir)
-    evaluation = results.evaluation(run_dir / "evaluation_results.json")
+    evaluation = results.evaluation(run_dir / contract.EVALUATION)
     level = evaluation["headline_level"]
     kinds = results.kinds(evaluation["levels"][level])
     names = style.order(results.pick_controllers(evaluation, level), kinds)
-    traces = {n: results.spacetime(run_dir / f"spacetime_{level}_{n}.npz") for n in names}
+    traces = {n: results.spacetime(run_dir / contract.spacetime_name(level, n)) for n in names}
     n_j = traces[names[0]]["queue"].shape[1]
     style.apply()
     fig, axes = style.figure(1, n_j, height=2.3, sharey=True)

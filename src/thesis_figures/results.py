@@ -14,9 +14,11 @@ import math
 from pathlib import Path
 from typing import Any
 
+from arz_rl import results as contract
+
 from . import ResultsError
 
-MANIFESTS = ("session_summary.json", "manifest.json")  #: a kernel's download, a merge of several
+MANIFESTS = ("session_summary.json", contract.MERGE_MANIFEST)  #: a kernel's download, a merge of several
 
 
 def _manifest_of(folder: Path) -> tuple[Path, dict[str, Any]] | None:
@@ -58,27 +60,22 @@ def verified(path: str | Path) -> Path:
     raise ResultsError(f"{path}: no {' or '.join(MANIFESTS)} above it: not a verified download")
 
 
-def write_manifest(folder: str | Path) -> dict[str, Any]:
-    """``folder/manifest.json``: sha256 and size of every file under ``folder`` (a merge's own record)."""
-    folder = Path(folder)
-    files = {}
-    for path in sorted(folder.rglob("*")):
-        if path.is_file() and path.name not in MANIFESTS:
-            files[path.relative_to(folder).as_posix()] = {"sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-                                                          "bytes": path.stat().st_size}
-    (folder / "manifest.json").write_text(json.dumps({"files": files}, indent=1, sort_keys=True))
-    return files
-
-
 def load_json(path: str | Path, verify: bool = True) -> dict[str, Any]:
-    """A results JSON file, checked against its manifest (``verify=False``: the manifest's own file)."""
+    """A JSON file of a run, checked against its manifest (``verify=False``: the manifest's own
+    file); a results file of the contract (:mod:`arz_rl.results`) must carry its schema version."""
     path = verified(path) if verify else Path(path)
     if not path.exists():
         raise ResultsError(f"{path}: file missing; was the run downloaded?")
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise ResultsError(f"{path}: not valid JSON ({exc})") from exc
+    if path.name in (contract.TRAINING, contract.EVALUATION, contract.TUNING):
+        try:
+            contract.check_version(data, path)
+        except contract.SchemaError as exc:
+            raise ResultsError(str(exc)) from None
+    return data
 
 
 def field(data: dict[str, Any], dotted: str, source: str | Path) -> Any:
@@ -161,81 +158,6 @@ def per_seed_values(controller: dict[str, Any], metric: str) -> list[float]:
     return [ep[metric] for ep in controller["episodes"]]
 
 
-def merge_runs(parts: list[str | Path], out: str | Path, log: str | Path | None = None) -> None:
-    """Merge the downloaded outputs of fanned-out kernels (one per algorithm or seed) into one
-    results folder: training runs side by side, evaluation re-summarised over all seeds."""
-    from .logs import logged
-
-    with logged(log, f"merge of {len(parts)} runs into {out}"):
-        _merge(parts, Path(out))
-
-
-def _merge(parts: list[str | Path], out: Path) -> None:
-    import shutil
-
-    from arz_rl.stats import analyse
-
-    staging = out.with_name(out.name + ".merging")
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir(parents=True)
-    training: dict[str, Any] = {"runs": {}, "parts": []}
-    levels: dict[str, Any] = {}
-    first: dict[str, Any] | None = None
-    summaries: list[dict[str, Any]] = []
-    for part in map(Path, parts):
-        t = load_json(part / "training_metrics.json")
-        e = evaluation(part / "evaluation_results.json")
-        training["parts"].append({"source": str(part), "parameters": field(t, "parameters", part),
-                                  "device": t.get("device")})
-        for level, algos in field(t, "runs", part / "training_metrics.json").items():
-            for algo, seeds in algos.items():
-                for seed, rec in seeds.items():
-                    mine = training["runs"].setdefault(level, {}).setdefault(algo, {})
-                    if seed in mine:
-                        raise ResultsError(f"{part}: runs.{level}.{algo}.{seed} also comes from another kernel")
-                    mine[seed] = rec
-        if first is None:
-            first = e
-        elif e["protocol"]["seed_sets"]["test"] != first["protocol"]["seed_sets"]["test"]:
-            raise ResultsError(f"{part}: its test draws differ from {parts[0]}'s: the kernels ran different protocols")
-        for level, lv in e["levels"].items():
-            merged = levels.setdefault(level, {"demand_scale": lv["demand_scale"], "tuned": lv["tuned"],
-                                                "controllers": {}})
-            for name, c in lv["controllers"].items():
-                if c["kind"] == "rl":
-                    mine = merged["controllers"].setdefault(name, {"kind": "rl", "per_seed": {}})
-                    mine["per_seed"].update(c["per_seed"])
-                else:  # a baseline is the same in every kernel (same draws, same tuning)
-                    merged["controllers"].setdefault(name, {k: v for k, v in c.items() if k != "summary"})
-        if (part / "session_summary.json").exists():
-            summaries.append(load_json(part / "session_summary.json", verify=False))
-        if (part / "validation").is_dir() and not (staging / "validation").exists():
-            for f in sorted((part / "validation").glob("*")):
-                (staging / "validation").mkdir(exist_ok=True)
-                shutil.copy2(verified(f), staging / "validation" / f.name)
-        for npz in sorted(part.glob("spacetime_*.npz")):
-            if not (staging / npz.name).exists():
-                shutil.copy2(verified(npz), staging / npz.name)
-    training["parameters"] = training["parts"][0]["parameters"]
-    training["device"] = training["parts"][0]["device"]
-    protocol = analyse(levels)
-    sets = dict(first["protocol"]["seed_sets"])
-    sets["training"] = sorted({int(s) for lv in levels.values() for c in lv["controllers"].values()
-                               if c["kind"] == "rl" for s in c["per_seed"]})
-    results = {"protocol": {**protocol, "seed_sets": sets}, "levels": levels,
-               "headline_level": first["headline_level"], "parameters": first.get("parameters"),
-               "device": first.get("device"), "metric_definitions": first.get("metric_definitions"),
-               "parts": [str(p) for p in parts]}
-    (staging / "training_metrics.json").write_text(json.dumps(training, indent=1))
-    (staging / "provenance.json").write_text(json.dumps({"runs": summaries}, indent=1))
-    (staging / "evaluation_results.json").write_text(json.dumps(results, indent=1))
-    write_manifest(staging)
-    if out.exists():
-        shutil.rmtree(out)
-    staging.rename(out)
-
-
 def spacetime(path: str | Path) -> dict[str, Any]:
     """A space-time trace (npz) with its arrays checked: t (T,), x (X,), rho_*/v_* (T, X), phase/queue (T, J)."""
     import numpy as np
@@ -280,8 +202,8 @@ def provenance(run_dir: str | Path) -> str:
     summaries = []
     if (run_dir / "session_summary.json").exists():
         summaries = [load_json(run_dir / "session_summary.json", verify=False)]
-    elif (run_dir / "provenance.json").exists():
-        summaries = load_json(run_dir / "provenance.json")["runs"]
+    elif (run_dir / contract.PROVENANCE).exists():
+        summaries = load_json(run_dir / contract.PROVENANCE)["runs"]
     if not summaries:
         raise ResultsError(f"{run_dir}: no session_summary.json or provenance.json: not a downloaded run")
     parts = []
@@ -298,8 +220,8 @@ def produced_at(run_dir: str | Path) -> int:
     run_dir = Path(run_dir)
     if (run_dir / "session_summary.json").exists():
         summaries = [load_json(run_dir / "session_summary.json", verify=False)]
-    elif (run_dir / "provenance.json").exists():
-        summaries = load_json(run_dir / "provenance.json")["runs"]
+    elif (run_dir / contract.PROVENANCE).exists():
+        summaries = load_json(run_dir / contract.PROVENANCE)["runs"]
     else:
         return 0
     return int(max(float(s.get("ended", 0)) for s in summaries))
@@ -311,7 +233,7 @@ def caption_facts(run_dir: str | Path) -> dict[str, Any]:
     ``level`` (the headline demand level), ``levels`` and ``test`` (the significance test).  Before
     the run is downloaded (snakemake may ask while it plans) every value says so."""
     run_dir = Path(run_dir)
-    path = run_dir / "evaluation_results.json"
+    path = run_dir / contract.EVALUATION
     if not path.exists():
         pending = "(not downloaded yet)"
         return {"run": pending, "seeds": pending, "draws": pending, "level": pending, "levels": pending,

@@ -9,6 +9,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.collections import LineCollection
 
+from arz_rl import results as contract
+
 from . import results, style
 
 
@@ -28,11 +30,11 @@ def hovmoller(run_dir: str | Path, quantity: str) -> plt.Figure:
     (min), per class (columns) and controller (rows), on the same demand draw, with the main
     street's phase at each junction along its stop line."""
     run_dir = Path(run_dir)
-    evaluation = results.evaluation(run_dir / "evaluation_results.json")
+    evaluation = results.evaluation(run_dir / contract.EVALUATION)
     level = evaluation["headline_level"]
     kinds = results.kinds(evaluation["levels"][level])
     names = style.order(results.pick_controllers(evaluation, level), kinds)
-    traces = {n: results.spacetime(run_dir / f"spacetime_{level}_{n}.npz") for n in names}
+    traces = {n: results.spacetime(run_dir / contract.spacetime_name(level, n)) for n in names}
     unit = "veh/km" if quantity == "rho" else "km/h"
     vmax = max(float(np.max(tr[f"{quantity}_{c}"])) for tr in traces.values() for c in ("m", "c"))
     style.apply()

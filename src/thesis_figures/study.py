@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from arz_rl import results as contract
+
 
 def best_of(tuning_files: list[Path]) -> dict[str, Any]:
     """The verdict of a study from its workers' ``tuning.json`` files (each lists every trial its
@@ -43,7 +45,7 @@ def write_best(parts: list[str], output: str | Path, log: str | Path | None = No
 
     import yaml
 
-    files = [Path(p) / "tuning.json" for p in parts]
+    files = [Path(p) / contract.TUNING for p in parts]
     missing = [str(f) for f in files if not f.exists()]
     if missing:
         raise FileNotFoundError(f"{missing[0]}: a study kernel's output has no tuning.json (was it a tune run?)")

@@ -8,6 +8,8 @@ from typing import Any
 
 import pandas as pd
 
+from arz_rl import results as contract
+
 from . import results, style
 
 METRIC_LABELS = {
@@ -128,7 +130,7 @@ def hyperparameter_table(training_path: str | Path, out: Path) -> pd.DataFrame:
 
 def riemann_tables(validation_dir: str | Path, out: Path) -> pd.DataFrame:
     """riemann_validation.{csv,tex}: L1 errors and observed orders."""
-    df = results.riemann_table(Path(validation_dir) / "riemann_table.csv")
+    df = results.riemann_table(Path(validation_dir) / contract.RIEMANN_TABLE)
     df.to_csv(out / "riemann_validation.csv", index=False)
     tex = df.assign(l1_error=df["l1_error"].map("{:.3g}".format),
                     order=df["order"].map(lambda v: "" if pd.isna(v) else f"{v:.2f}"))
@@ -140,8 +142,8 @@ def riemann_tables(validation_dir: str | Path, out: Path) -> pd.DataFrame:
 def sanity_checks(run_dir: str | Path) -> pd.DataFrame:
     """Implausible results: zero spread over seeds, an agent identical to a baseline, short learning curves."""
     run_dir = Path(run_dir)
-    ev = results.evaluation(run_dir / "evaluation_results.json")
-    train = results.load_json(run_dir / "training_metrics.json")
+    ev = results.evaluation(run_dir / contract.EVALUATION)
+    train = results.load_json(run_dir / contract.TRAINING)
     found = []
     for level, lv in ev["levels"].items():
         ctrls = lv["controllers"]
@@ -160,7 +162,9 @@ def sanity_checks(run_dir: str | Path) -> pd.DataFrame:
     for level, algos in train.get("runs", {}).items():
         for algo, seeds in algos.items():
             for seed, rec in seeds.items():
-                expected = int(rec.get("timesteps", 0)) // decisions
+                # a batch of n_envs corridors ends its episodes together
+                batch = max(1, int(rec.get("n_envs", 1)))
+                expected = int(rec.get("timesteps", 0)) // (decisions * batch) * batch
                 got = len(rec.get("learning_curve", {}).get("timesteps", []))
                 if got < expected:
                     found.append(("short_curve", f"{algo} seed {seed} at {level}",
@@ -178,10 +182,10 @@ def all_tables(run_dir: str | Path, out: str | Path, log: str | Path | None = No
     run_dir, out = Path(run_dir), Path(out)
     with logged(log, f"tables from {run_dir}"):
         out.mkdir(parents=True, exist_ok=True)
-        controller_tables(run_dir / "evaluation_results.json", out)
-        hyperparameter_table(run_dir / "training_metrics.json", out)
-        if (run_dir / "validation").exists():
-            riemann_tables(run_dir / "validation", out)
+        controller_tables(run_dir / contract.EVALUATION, out)
+        hyperparameter_table(run_dir / contract.TRAINING, out)
+        if (run_dir / contract.VALIDATION_DIR).exists():
+            riemann_tables(run_dir / contract.VALIDATION_DIR, out)
         checks = sanity_checks(run_dir)
         checks.to_csv(out / "sanity_checks.csv", index=False)
         print(f"{len(list(out.glob('*.csv')))} tables, {len(checks)} sanity warning(s)")

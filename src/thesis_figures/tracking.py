@@ -22,6 +22,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from arz_rl import results as contract
+
 from . import ResultsError, results
 
 LOGGED_TAG = "arz_rl.logged"  #: set once parameters and metrics are in the run
@@ -81,12 +83,12 @@ def track_run(run_dir: str | Path, artifacts: list[str | Path], tracking_uri: st
     })
     run_id = run.info.run_id
     if run.data.tags.get(LOGGED_TAG) != "1":
-        evaluation = results.evaluation(run_dir / "evaluation_results.json")
-        training = results.load_json(run_dir / "training_metrics.json")
+        evaluation = results.evaluation(run_dir / contract.EVALUATION)
+        training = results.load_json(run_dir / contract.TRAINING)
         params: dict[str, str] = {}
         _flatten("", summary.get("parameters") or {}, params)
         metrics = [Metric(k, float(v), 0, 0) for k, v in _controller_metrics(evaluation).items() if v is not None]
-        for level, algos in results.learning_curves(run_dir / "training_metrics.json").items():
+        for level, algos in results.learning_curves(run_dir / contract.TRAINING).items():
             for algo, seeds in algos.items():
                 for seed, curve in seeds.items():
                     metrics += [Metric(f"learning_curve/{level}/{algo}/seed{seed}", r, 0, int(t))
@@ -98,7 +100,7 @@ def track_run(run_dir: str | Path, artifacts: list[str | Path], tracking_uri: st
             client.log_batch(run_id, params=items[i:i + 100])
         client.log_batch(run_id, tags=[RunTag(LOGGED_TAG, "1"),
                                        RunTag("arz_rl.simulator", json.dumps(_simulators(training)))])
-    for name in ("evaluation_results.json", "training_metrics.json", "session_summary.json"):
+    for name in (contract.EVALUATION, contract.TRAINING, "session_summary.json"):
         if (run_dir / name).exists():
             client.log_artifact(run_id, str(run_dir / name), "results")
     for path in map(Path, artifacts):

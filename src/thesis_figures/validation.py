@@ -8,6 +8,8 @@ import matplotlib.pyplot as plt
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter
 
+from arz_rl import results as contract
+
 from . import results, style
 
 CASE_COLORS = style.OKABE_ITO + ["#7F7F7F"]
@@ -19,8 +21,8 @@ def riemann(run_dir: str | Path) -> plt.Figure:
     (bottom; solid MUSCL-RK2, dotted first order)."""
     import pandas as pd
 
-    validation_dir = Path(run_dir) / "validation"
-    table = results.riemann_table(validation_dir / "riemann_table.csv")
+    validation_dir = Path(run_dir) / contract.VALIDATION_DIR
+    table = results.riemann_table(validation_dir / contract.RIEMANN_TABLE)
     cases = list(dict.fromkeys(table["case"]))
     style.apply()
     ncol = 3
@@ -28,7 +30,7 @@ def riemann(run_dir: str | Path) -> plt.Figure:
     fig = plt.figure(figsize=(style.FULL_WIDTH, 1.35 * nrow + 2.3), layout="constrained")
     grid = fig.add_gridspec(nrow + 1, ncol, height_ratios=[1] * nrow + [1.6])
     for i, case in enumerate(cases):
-        path = validation_dir / f"riemann_{case}.csv"
+        path = validation_dir / contract.riemann_profile_name(case)
         if not path.exists():
             raise results.ResultsError(f"{path}: file missing")
         df = pd.read_csv(results.verified(path))
