@@ -135,8 +135,10 @@ def _slurm_answers(env: dict | None = None, timeout_s: float = 15.0) -> bool:
     import shutil
     import subprocess
 
-    conf = (env if env is not None else os.environ).get("SLURM_CONF")
-    if not shutil.which("sinfo") or (conf and not Path(conf).is_file()):
+    env_now = env if env is not None else os.environ
+    conf = env_now.get("SLURM_CONF")
+    # sinfo as the probe's environment finds it (its PATH, not this process's)
+    if not shutil.which("sinfo", path=env_now.get("PATH")) or (conf and not Path(conf).is_file()):
         return False
     try:
         out = subprocess.run(["sinfo", "-h", "-o", "%a"], capture_output=True, text=True, timeout=timeout_s,
