@@ -105,4 +105,4 @@ rule plots:
         "../envs/workflow.yaml"
     shell:
         "mkdir -p {output} && cp {input.figures} {output}/ 2> {log}"
-        " && echo \"copied $(ls {output} | wc -l) figure files into {output}\" >> {log}"
+        ' && echo "copied $(ls {output} | wc -l) figure files into {output}" >> {log}'
