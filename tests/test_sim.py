@@ -330,27 +330,24 @@ def test_a_signalised_approach_discharges_s_times_c_minus_l_over_c():
     assert lost_mixed - lost_mixed0 == pytest.approx(6.0, abs=1.0)
 
 
-def _hour_at(level: str, starve_junction: int | None = None):
-    """One hour of the corridor at demand ``level`` under the Webster fixed-time plan (60 s cycle,
+def _hour_at(scale: float, starve_junction: int | None = None):
+    """One hour of the corridor at ``demand_scale`` under the Webster fixed-time plan (60 s cycle,
     green wave); with ``starve_junction``, that junction gives its main street only min_green.
     Returns the entry queues (veh) at 30 and 60 min, the jam fraction (PCE density over rho_jam) of
     every segment's first cell at the end, and the network."""
     from arz_rl.baselines import FixedTime
-    from arz_rl.config import build_config
     from arz_rl.env import SignalCorridorEnv
-    from arz_rl.protocol import env_kwargs
     from arz_rl.sim.layout import PLAN_MAIN_GREEN
 
-    cfg = build_config("full", {"levels": [level], "headline_level": level})
-    env = SignalCorridorEnv(**env_kwargs(cfg, level))
+    env = SignalCorridorEnv(episode_length=3600.0, scenario_overrides={"demand_scale": scale})
     plan = FixedTime(60.0, name="fixed_time")
     obs, _ = env.reset(seed=30000)
-    plan.reset(env)
+    plan.reset(env.core, [30000])
     if starve_junction is not None:
         env.sim.plan[0, starve_junction, PLAN_MAIN_GREEN] = env.scenario.min_green
     queues = {}
     for _ in range(env.n_decisions):
-        obs, _, _, _, info = env.step(plan.act(obs, env))
+        obs, _, _, _, info = env.step(env.action_of(plan.decide(env.core)[0]))
         if info["time"] in (1800.0, 3600.0):
             queues[info["time"]] = env.sim.queue[0].sum()
     f = env.sim.fields()[0]
@@ -359,12 +356,14 @@ def _hour_at(level: str, starve_junction: int | None = None):
     return queues, first_cell, env.sim.net
 
 
-def test_demand_levels_run_from_free_flow_to_spillback():
-    """under: no entry queue, no link full; over: the entry queues grow through the hour and the
-    queue of some approach reaches back to its upstream end (the link's first cell near jam)."""
-    under, under_first, _ = _hour_at("under")
+def test_a_60_s_plan_runs_from_free_flow_to_spillback():
+    """A 60 s Webster plan at 0.7 of the peak demand: no entry queue, no link full; at 1.25: the
+    entry queues grow through the hour and the queue of some approach reaches back to its upstream
+    end (the link's first cell near jam).  (The named demand levels are defined by what the best
+    tuned controller meets there: tests/test_protocol.py.)"""
+    under, under_first, _ = _hour_at(0.7)
     assert under[3600.0] < 5.0 and under_first.max() < 0.5, (under, under_first)
-    over, over_first, _ = _hour_at("over")
+    over, over_first, _ = _hour_at(1.25)
     assert over[3600.0] > over[1800.0] + 50.0 > 100.0, over
     assert over_first.max() > 0.8, over_first
 
@@ -374,8 +373,8 @@ def test_a_full_link_blocks_the_junction_upstream():
     junction 1 back to junction 1's stop line, whose main-street discharge it then throttles."""
     from arz_rl.sim.layout import PHASE_MAIN, SEG_ENTRY, SEG_JUNCTION, SEG_PHASE
 
-    _, normal_first, net = _hour_at("over")
-    _, starved_first, _ = _hour_at("over", starve_junction=1)
+    _, normal_first, net = _hour_at(1.25)
+    _, starved_first, _ = _hour_at(1.25, starve_junction=1)
     # the main link from junction 0 to junction 1: its stop line is junction 1's main approach, and
     # no entry feeds it (junction 0 does)
     inner = [s for s in range(net.n_segments) if net.seg_int[s, SEG_JUNCTION] == 1

@@ -57,8 +57,11 @@ def _layers(v: Any) -> bool:
 
 
 _LAYERS = (_layers, "a list of layer widths, e.g. [64, 64]")
+#: the hidden layers' activation (SB3's policy_kwargs.activation_fn)
+ACTIVATIONS = ("tanh", "relu")
 _COMMON = {"learning_rate": _number(0, lo_open=True), "batch_size": _number(2, integer=True),
-           "gamma": _number(0, 1, lo_open=True), "max_grad_norm": _number(0, lo_open=True), "net_arch": _LAYERS}
+           "gamma": _number(0, 1, lo_open=True), "max_grad_norm": _number(0, lo_open=True), "net_arch": _LAYERS,
+           "activation": (lambda v: v in ACTIVATIONS, f"one of {ACTIVATIONS}")}
 #: what stable-baselines3 accepts for each hyperparameter this project passes on, checked before a
 #: kernel is launched (SB3 itself would only fail inside the kernel)
 HYPERPARAMETERS: dict[str, dict[str, tuple]] = {
@@ -86,7 +89,7 @@ def check_hyperparameters(algo: str, hp: dict[str, Any]) -> None:
 
 #: the fields given as lists (a comma-separated string on the command line)
 TUPLES = ("algorithms", "fixed_cycles", "levels", "tune_cycles", "tune_mp_intervals", "tune_min_greens",
-          "tune_max_greens", "tune_gaps")
+          "tune_max_greens", "tune_gaps", "tune_mp_thresholds")
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,9 @@ class RunConfig:
     progress_s: float = 5.0  #: seconds between the progress lines each task prints
     levels: tuple[str, ...] = ("near", "over")  #: demand levels (arz_rl.sim.network.DEMAND_LEVELS)
     headline_level: str = "over"  #: the level the thesis's headline comparison is made at
+    #: the agent of the one primary comparison (against the best tuned baseline at the headline
+    #: level, arz_rl.stats.primary_comparison); None: the first of ``algorithms``
+    primary_agent: str | None = None
     moto_share: float = 0.55  #: share of motorcycles in the arrivals (a sensitivity axis)
     #: tuning grids, each setting scored on the validation draws: fixed-time cycles (s),
     #: max-pressure decision intervals (s), minimum greens (s, max-pressure and actuated),
@@ -138,7 +144,13 @@ class RunConfig:
     tune_mp_intervals: tuple[float, ...] = (10.0, 15.0)
     tune_min_greens: tuple[float, ...] = (10.0,)
     tune_max_greens: tuple[float, ...] = (40.0,)
-    tune_gaps: tuple[float, ...] = (3.0,)
+    tune_gaps: tuple[float, ...] = (2.5,)
+    #: max-pressure's switching thresholds (pc): a junction leaves its green only for a phase
+    #: whose pressure is larger by more than this
+    tune_mp_thresholds: tuple[float, ...] = (0.0, 20.0)
+    #: s of clearance after the demand period (no new arrivals, the same controller) to count every
+    #: vehicle's delay to its exit; 0: the episode ends with the demand period
+    clearance_cap_s: float = 300.0
     #: the RL study (mode tune, arz_rl.tune): its name, trials per worker, random trials before
     #: TPE takes over, training timesteps per trial, the demand level it is scored at
     tune_study: str = "arz-rl-ppo"
@@ -182,6 +194,8 @@ class RunConfig:
         unknown = [lv for lv in self.levels if lv not in DEMAND_LEVELS]
         if unknown or not self.levels:
             raise ValueError(f"levels={list(self.levels)!r}: choose among {sorted(DEMAND_LEVELS)}")
+        if self.primary_agent is not None and self.primary_agent not in self.algorithms:
+            raise ValueError(f"primary_agent={self.primary_agent!r} is not among algorithms={list(self.algorithms)}")
         if self.headline_level not in self.levels:
             raise ValueError(f"headline_level={self.headline_level!r} is not among levels={list(self.levels)}")
         if not 0.0 <= self.moto_share <= 1.0:
@@ -189,6 +203,10 @@ class RunConfig:
         for name in ("tune_cycles", "tune_mp_intervals", "tune_min_greens", "tune_max_greens", "tune_gaps"):
             if not getattr(self, name) or min(getattr(self, name)) <= 0:
                 raise ValueError(f"{name}={list(getattr(self, name))}: at least one value, all > 0")
+        if not self.tune_mp_thresholds or min(self.tune_mp_thresholds) < 0:
+            raise ValueError(f"tune_mp_thresholds={list(self.tune_mp_thresholds)}: at least one value, all >= 0 pc")
+        if self.clearance_cap_s < 0:
+            raise ValueError(f"clearance_cap_s={self.clearance_cap_s}: must be >= 0 s (0: no clearance)")
         from .env import OBSERVATIONS, REWARDS
 
         if self.reward not in REWARDS:
@@ -211,11 +229,31 @@ class RunConfig:
             raise ValueError(f"workers={self.workers}: must be >= 0 (0: one per core)")
         return self
 
+    @property
+    def primary(self) -> str:
+        """The agent of the primary comparison (``primary_agent``, or the first algorithm)."""
+        return self.primary_agent or self.algorithms[0]
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         for key in TUPLES:
             d[key] = list(getattr(self, key))
         return d
+
+
+#: the full mode's tuning grids (s, pc), wide enough that every tuned optimum lies inside them
+#: (tests/test_protocol.py): cycles up to 360 s (oversaturated junctions want long cycles: at
+#: ``over`` fixed-time's optimum lies beyond the 180-240 s practice uses, and the 60/90/120 s
+#: plans stay as reference rows); max-pressure deciding from every second; the minimum greens
+#: start at the signal's own 10 s; gaps per lane
+FULL_GRIDS: dict[str, tuple[float, ...]] = {
+    "tune_cycles": tuple(float(c) for c in range(30, 365, 5)),
+    "tune_mp_intervals": (1.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0),
+    "tune_min_greens": (10.0, 15.0, 20.0, 30.0),
+    "tune_mp_thresholds": (0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 80.0, 100.0),
+    "tune_max_greens": (30.0, 45.0, 60.0, 90.0, 120.0, 150.0, 180.0, 240.0),
+    "tune_gaps": (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0),
+}
 
 
 def mode_defaults(mode: str) -> RunConfig:
@@ -227,13 +265,9 @@ def mode_defaults(mode: str) -> RunConfig:
             mode="full", seeds=5, episode_length=3600.0,
             timesteps={"ppo": 300_000, "dqn": 300_000},
             ppo=dict(PPO_DEFAULTS), dqn=dict(DQN_DEFAULTS),
-            n_envs=4, eval_episodes=10, validation_episodes=5, eval_freq=20_000, checkpoint_freq=20_000,
-            progress_s=30.0, levels=("under", "near", "over"),
-            # 180 s: the longest cycle practice uses; oversaturated junctions want long cycles
-            tune_cycles=tuple(float(c) for c in range(30, 185, 5)),
-            tune_mp_intervals=(5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0),
-            tune_min_greens=(10.0, 15.0, 20.0, 30.0), tune_max_greens=(30.0, 45.0, 60.0, 90.0, 120.0),
-            tune_gaps=(2.0, 3.0, 4.0, 5.0),
+            n_envs=4, eval_episodes=30, validation_episodes=5, eval_freq=20_000, checkpoint_freq=20_000,
+            progress_s=30.0, levels=("under", "near", "over"), clearance_cap_s=1800.0,
+            **FULL_GRIDS,
         )
     if mode == "tune":  # a trial is a short training run; the study's settings are the tune_* fields
         return RunConfig(mode="tune", algorithms=("ppo",), seeds=1, episode_length=3600.0, levels=("over",),

@@ -36,7 +36,7 @@ simulator's own switch counter (tested).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -254,6 +254,22 @@ class CorridorCore:
         self.sim.reset(rng, self.demand_noise)
         self.decisions = 0
         self.refresh()
+
+    def reset_draws(self, draws: Sequence[int]) -> None:
+        """Start new episodes on the demand draws ``draws`` (one per corridor): corridor b's demand
+        is what :class:`~arz_rl.env.SignalCorridorEnv` draws after ``reset(seed=draws[b])``."""
+        self.sim.reset([np.random.default_rng(int(d)) for d in draws], self.demand_noise)
+        self.decisions = 0
+        self.refresh()
+
+    def end_demand(self) -> None:
+        """No more arrivals from now on (the clearance after the demand period): every entry's
+        arrival rate is set to zero (the rates are constant past the last knot)."""
+        self.sim.demand_rates[:] = 0.0
+
+    def vehicles_present(self) -> np.ndarray:
+        """(B,) vehicles on the links and in the entry queues of each corridor."""
+        return self.sim.vehicles_on_road().sum(1) + self.sim.queue.sum((1, 2))
 
     @property
     def truncated(self) -> bool:

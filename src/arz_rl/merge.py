@@ -29,7 +29,7 @@ def combine(parts: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> tuple[di
     """``(training, evaluation)`` of the whole run from each part's ``(name, training,
     evaluation)``: agents' seeds put together (a seed twice is an error), baselines taken once
     (every part played the same test draws with the same tuning: checked), statistics again."""
-    from .stats import analyse
+    from .stats import analyse, primary_comparison
 
     training: dict[str, Any] = {"runs": {}, "parts": []}
     levels: dict[str, Any] = {}
@@ -62,11 +62,19 @@ def combine(parts: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> tuple[di
     training["parameters"] = training["parts"][0]["parameters"]
     training["device"] = training["parts"][0]["device"]
     protocol = analyse(levels)
+    headline = first["headline_level"]
+    agents = [n for n, c in levels[headline]["controllers"].items() if c["kind"] == "rl"]
+    # the declared agent (primary_agent), else the first part's: the parts come in the config's order
+    declared = [(first.get("parameters") or {}).get("primary_agent")]
+    declared += [(e.get("primary") or {}).get("agent") for _, _, e in parts]
+    agent = next((a for a in declared if a in agents), agents[0] if agents else None)
+    primary = primary_comparison(levels, headline, agent) if agent else None
     sets = dict(first["protocol"]["seed_sets"])
     sets["training"] = sorted({int(s) for lv in levels.values() for c in lv["controllers"].values()
                                if c["kind"] == "rl" for s in c["per_seed"]})
-    evaluation = {k: v for k, v in first.items() if k not in ("protocol", "levels")}
-    evaluation.update(protocol={**protocol, "seed_sets": sets}, levels=levels, parts=[n for n, _, _ in parts])
+    evaluation = {k: v for k, v in first.items() if k not in ("protocol", "levels", "primary")}
+    evaluation.update(primary=primary, protocol={**protocol, "seed_sets": sets}, levels=levels,
+                      parts=[n for n, _, _ in parts])
     return contract.stamp(training), contract.stamp(evaluation)
 
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 TRAINING = "training_metrics.json"
 EVALUATION = "evaluation_results.json"
 TUNING = "tuning.json"

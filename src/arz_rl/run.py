@@ -69,7 +69,7 @@ def evaluate_level(cfg: RunConfig, level: str, agents: dict[str, dict[str, Any]]
         played += len(test)
     progress.update(played, force=True)
     return {"demand_scale": DEMAND_LEVELS[level], "controllers": controllers,
-            "tuned": {name: {"params": t["params"], "validation": t["validation"], "sweep": t["sweep"]}
+            "tuned": {name: {k: t[k] for k in ("params", "validation", "sweep", "edges", "grid", "effort")}
                       for name, t in tuned.items()}}
 
 
@@ -77,7 +77,7 @@ def run(cfg: RunConfig, out: Path, log=print) -> dict[str, Any]:
     """Tune the baselines, train the agents, test every controller and write every output of
     ``cfg`` into ``out`` (see :mod:`arz_rl.protocol`); returns the evaluation results."""
     from .protocol import seed_sets, tune_baselines
-    from .stats import analyse
+    from .stats import analyse, primary_comparison
     from .train import train_all
 
     out.mkdir(parents=True, exist_ok=True)
@@ -96,7 +96,11 @@ def run(cfg: RunConfig, out: Path, log=print) -> dict[str, Any]:
     levels = {level: evaluate_level(cfg, level, training["runs"][level], tuned[level], out, device)
               for level in cfg.levels}
     protocol = analyse(levels)
-    results = {"protocol": {**protocol, "seed_sets": sets.to_dict()}, "levels": levels,
+    primary = primary_comparison(levels, cfg.headline_level, cfg.primary)
+    log(f"[arz_rl] primary: {primary['agent']} vs {primary['baseline']} at {primary['level']}: "
+        f"{primary['diff_mean']:+.2f} s/veh [{primary['diff_ci95_low']:+.2f}, {primary['diff_ci95_high']:+.2f}], "
+        f"p={primary['p']}, {primary['n_seeds']} seeds x {primary['n_draws']} draws")
+    results = {"primary": primary, "protocol": {**protocol, "seed_sets": sets.to_dict()}, "levels": levels,
                "headline_level": cfg.headline_level, "parameters": params, "device": device_info,
                "metric_definitions": sys.modules["arz_rl.evaluate"].__doc__}
     (out / contract.EVALUATION).write_text(json.dumps(contract.stamp(results), indent=1))

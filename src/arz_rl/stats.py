@@ -97,6 +97,68 @@ def compare(agent: np.ndarray, baseline: np.ndarray | float, lower_is_better: bo
             "improvement_pct": improvement, "agent_better": bool(better), "p_ttest": p_t, "p_wilcoxon": p_w}
 
 
+def crossed_bootstrap(diff: np.ndarray, reps: int = BOOTSTRAP, seed: int = 0) -> dict[str, Any]:
+    """The mean of ``diff`` (S, D), one value per (training seed, demand draw), with a 95 % interval
+    and a two-sided p-value that treat **both** the seeds and the draws as random samples.
+
+    Seeds and draws are crossed factors (every seed plays every draw), so the resampling is
+    Owen's pigeonhole bootstrap (Owen 2007, *The pigeonhole bootstrap*, Ann. Appl. Stat. 1(2)):
+    each replicate draws S seeds and D draws independently with replacement and takes the mean of
+    the S x D cells they pick.  Its variance estimates var(mean) = s_seed^2 / S + s_draw^2 / D +
+    s_cell^2 / (S D) (slightly conservatively); the percentile interval follows.  The p-value is
+    the share of replicates, centred on the estimate, at least as far from it as the estimate is
+    from 0 (``(1 + k) / (1 + reps)``), testing mean = 0.  With one seed (or one draw) that factor
+    cannot vary and the interval speaks of the other only (``n_seeds``/``n_draws`` say so).
+    """
+    d = np.asarray(diff, dtype=float)
+    if d.ndim != 2 or d.size == 0 or not np.isfinite(d).all():
+        raise ValueError(f"crossed_bootstrap needs a finite (seeds, draws) array, got shape {d.shape}")
+    n_s, n_d = d.shape
+    mean = float(d.mean())
+    rng = np.random.default_rng(seed)
+    rows = rng.multinomial(n_s, np.full(n_s, 1.0 / n_s), size=reps).astype(float)
+    cols = rng.multinomial(n_d, np.full(n_d, 1.0 / n_d), size=reps).astype(float)
+    means = np.einsum("rs,sd,rd->r", rows, d, cols) / (n_s * n_d)
+    low, high = (float(q) for q in np.percentile(means, [2.5, 97.5]))
+    far = np.abs(means - mean) >= abs(mean) - 1e-12
+    p = float((1 + far.sum()) / (1 + reps)) if means.std() > 0 else None  # nothing varies: no test
+    return {"mean": mean, "ci95_low": low, "ci95_high": high, "se": float(means.std(ddof=1)), "p": p,
+            "n_seeds": n_s, "n_draws": n_d, "reps": reps,
+            "method": "pigeonhole bootstrap over training seeds and demand draws (Owen 2007)"}
+
+
+def primary_comparison(levels: dict[str, dict[str, Any]], level: str, agent: str) -> dict[str, Any]:
+    """The one primary comparison: ``agent`` against the best tuned baseline at ``level`` (best: the
+    lowest validation mean of :data:`PRIMARY_METRIC`, so no test draw chooses it), on the test
+    draws, with :func:`crossed_bootstrap`'s interval and p over (seed, draw) differences."""
+    data = levels[level]
+    tuned = data.get("tuned", {})
+    if not tuned:
+        raise ValueError(f"level {level}: no tuned baseline to compare {agent} with")
+    best = min(tuned, key=lambda name: tuned[name]["validation"][PRIMARY_METRIC])
+    ctrls = data["controllers"]
+    if agent not in ctrls or ctrls[agent]["kind"] != "rl":
+        raise ValueError(f"level {level}: no trained agent {agent!r} among {sorted(ctrls)}")
+    base_eps = ctrls[best]["episodes"]
+    draws = [ep["demand_seed"] for ep in base_eps]
+    seeds = sorted(ctrls[agent]["per_seed"], key=int)
+    agent_vals = np.array([[ep[PRIMARY_METRIC] for ep in ctrls[agent]["per_seed"][s]["episodes"]] for s in seeds])
+    for s in seeds:  # every seed played the baseline's draws, in the same order
+        if [ep["demand_seed"] for ep in ctrls[agent]["per_seed"][s]["episodes"]] != draws:
+            raise ValueError(f"level {level}: {agent} seed {s} did not play the draws {best} played")
+    base_vals = np.array([ep[PRIMARY_METRIC] for ep in base_eps])
+    boot = crossed_bootstrap(agent_vals - base_vals[None, :])
+    base_mean = float(base_vals.mean())
+    return {"level": level, "agent": agent, "baseline": best, "metric": PRIMARY_METRIC,
+            "baseline_chosen_on": "validation draws (lowest mean of the metric among the tuned baselines)",
+            "agent_mean": float(agent_vals.mean()), "baseline_mean": base_mean,
+            "diff_mean": boot["mean"], "diff_ci95_low": boot["ci95_low"], "diff_ci95_high": boot["ci95_high"],
+            "improvement_pct": -boot["mean"] / abs(base_mean) * 100.0 if base_mean else None,
+            "p": boot["p"], "significant": bool(boot["p"] is not None and boot["p"] < ALPHA),
+            "n_seeds": boot["n_seeds"], "n_draws": boot["n_draws"], "seeds": [int(s) for s in seeds],
+            "draws": draws, "method": boot["method"], "reps": boot["reps"], "se": boot["se"]}
+
+
 def holm(pvalues: list[float | None]) -> list[float | None]:
     """Holm-Bonferroni adjusted p-values (None stays None and does not count in the family)."""
     idx = [i for i, p in enumerate(pvalues) if p is not None]

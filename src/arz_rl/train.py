@@ -23,9 +23,9 @@ import pandas as pd
 from .config import RunConfig
 from .device import torch_name
 from .env import SignalCorridorEnv
-from .evaluate import AgentController, run_episode
+from .evaluate import AgentController
 from .progress import Progress
-from .protocol import env_kwargs, seed_sets
+from .protocol import Player, env_kwargs, seed_sets
 from .stats import PRIMARY_METRIC
 
 
@@ -58,10 +58,17 @@ def is_shared(cfg: RunConfig, algo: str) -> bool:
 
 
 def hyperparameters(cfg: RunConfig, algo: str) -> dict[str, Any]:
-    """Constructor kwargs of ``algo`` from the config (net_arch goes to policy_kwargs)."""
+    """Constructor kwargs of ``algo`` from the config (``net_arch`` and ``activation`` go to
+    policy_kwargs).  Adam runs fused (one kernel for every parameter instead of a loop over them:
+    a minibatch's optimiser step costs a third of SB3's default on a CPU, bench/README.md)."""
+    import torch as th
+
     hp = dict(getattr(cfg, algo))
     net_arch = hp.pop("net_arch", [64, 64])
-    hp["policy_kwargs"] = {"net_arch": list(net_arch)}
+    activation = hp.pop("activation", "tanh")
+    hp["policy_kwargs"] = {"net_arch": list(net_arch),
+                           "activation_fn": {"tanh": th.nn.Tanh, "relu": th.nn.ReLU}[activation],
+                           "optimizer_kwargs": {"fused": True}}
     return hp
 
 
@@ -116,7 +123,7 @@ class ValidationScore:
     """The policy's mean delay over the validation draws, each time it is asked (deterministic play)."""
 
     def __init__(self, cfg: RunConfig, level: str, algo: str) -> None:
-        self.env = SignalCorridorEnv(**env_kwargs(cfg, level))
+        self.player = Player(cfg, level)  # the validation draws in one batch, demand period and clearance
         self.draws = seed_sets(cfg).validation
         self.algo = algo
         self.shared = is_shared(cfg, algo)
@@ -127,7 +134,7 @@ class ValidationScore:
     def __call__(self, model, timesteps: int) -> float:
         t0 = time.perf_counter()
         agent = AgentController(self.algo, model, shared=self.shared)
-        episodes = [run_episode(self.env, agent, draw)[0] for draw in self.draws]
+        episodes, _ = self.player.play(agent, self.draws)
         score = float(np.mean([ep[PRIMARY_METRIC] for ep in episodes]))
         self.spent_s += time.perf_counter() - t0
         self.history.append({"timesteps": int(timesteps), PRIMARY_METRIC: score,
@@ -283,7 +290,7 @@ def train_agent(cfg: RunConfig, algo: str, seed: int, level: str, out: Path, dev
         model.save_replay_buffer(newest)
         _drop_older_replay_buffers(newest, tag)
     vec.close()
-    hp = hyperparameters(cfg, algo)
+    hp = dict(getattr(cfg, algo))  # as configured (the record is JSON)
     chosen = min(score.history, key=lambda h: h[PRIMARY_METRIC])
     return {
         "algorithm": algo, "seed": seed, "level": level, "device": device, "n_envs": n_envs, "simulator": simulator,
@@ -348,7 +355,7 @@ def train_all(cfg: RunConfig, out: Path, device: str, log=print, experts: dict[s
 
     if workers <= 1:
         # one agent at a time: the simulator's and the learner's threads take turns on every core
-        log(f"[arz_rl] training {len(jobs)} agent(s) one after the other: {set_threads(cores, cores)}")
+        log(f"[arz_rl] training {len(jobs)} agent(s) one after the other: {set_threads(cores, 1)}")
         for algo, seed, level in jobs:
             t0 = time.perf_counter()
             record = train_agent(cfg, algo, seed, level, out, device, (experts or {}).get(level))

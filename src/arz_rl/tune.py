@@ -56,7 +56,7 @@ def suggest(trial: Any) -> dict[str, Any]:
 def trial_config(cfg: RunConfig, chosen: dict[str, Any], seed: int) -> RunConfig:
     """The run config one trial trains with: ``cfg`` with the trial's ``chosen`` settings."""
     p = parameters_from(chosen)
-    return replace(cfg, algorithms=("ppo",), seeds=1, seed=seed, levels=(cfg.tune_level,),
+    return replace(cfg, mode="tune", algorithms=("ppo",), seeds=1, seed=seed, levels=(cfg.tune_level,),
                    headline_level=cfg.tune_level, ppo={**cfg.ppo, **p["ppo"]},
                    timesteps={**cfg.timesteps, "ppo": cfg.tune_timesteps},
                    decision_interval=p["decision_interval"], reward=p["reward"],
@@ -88,6 +88,7 @@ def run_study(cfg: RunConfig, out: Path, journal: Path | None = None, log=print)
     import optuna
 
     from .device import resolve
+    from .protocol import STUDY_RANGE
     from .train import train_agent
 
     device = resolve(cfg.device)
@@ -107,7 +108,8 @@ def run_study(cfg: RunConfig, out: Path, journal: Path | None = None, log=print)
 
     def objective(trial: optuna.Trial) -> float:
         chosen = suggest(trial)
-        seed = trial.number % 1000  # a training seed (arz_rl.protocol: 0-999)
+        # a study's training stream, disjoint from every agent's (arz_rl.protocol.STUDY_RANGE)
+        seed = STUDY_RANGE[0] + trial.number % (STUDY_RANGE[1] - STUDY_RANGE[0])
         t0 = time.perf_counter()
         record = train_agent(trial_config(cfg, chosen, seed), "ppo", seed, cfg.tune_level, out / "trials" /
                              f"trial{trial.number}", device["device"], expert)

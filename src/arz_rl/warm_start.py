@@ -29,17 +29,18 @@ def max_pressure_demonstrations(env: SignalCorridorEnv, episodes: int, seed: int
     settings = expert or {}
     interval = float(settings.get("interval") or env.decision_interval)
     every = max(1, round(interval / env.decision_interval))
-    expert = MaxPressure(interval=None, min_green=float(settings.get("min_green") or env.scenario.min_green))
+    expert = MaxPressure(interval=None, min_green=float(settings.get("min_green") or env.scenario.min_green),
+                         threshold=float(settings.get("threshold") or 0.0))
     observations, masks, actions = [], [], []
     obs, _ = env.reset(seed=seed)
     for episode in range(episodes):
         if episode:
             obs, _ = env.reset()
-        expert.reset(env)
+        expert.reset(env.core, [seed])
         for k in range(env.n_decisions):
             feasible = feasible_phases(env.sim.sig, env.sim.net.junc_times)[0]
             if k % every == 0:
-                request = env.phases(expert.act(obs, env))
+                request = expert.decide(env.core)[0]
             label = np.where(feasible.all(axis=1), request, feasible.argmax(axis=1))
             observations.append(env.shared_observation() if shared else obs[None])
             masks.append(feasible if shared else env.action_masks()[None])

@@ -24,6 +24,12 @@ chapter*, the table of names):
 ``\\PHolm…``, ``\\Direction…``,                than"; "significant" / "not significant"
 ``\\Significance…``
 ``\\Tuned<Setting><Level><Baseline>``          what tuning chose (``\\TunedCycleOverFixedTime``)
+``\\Primary…`` (``Agent``, ``Baseline``,      the one primary comparison: the agent against the
+``Level``, ``Diff``, ``…Low``, ``…High``,    tuned baseline best on validation at the headline
+``Improvement``, ``P``, ``NSeeds``,          level; difference (s/veh) with the interval and p of
+``NDraws``, ``Significance``)                the pigeonhole bootstrap over seeds and draws
+``\\ClearanceCap``,                           the clearance's cap (s); the settings each
+``\\TuningSettings<Level><Baseline>``         baseline's tuning tried
 ``\\FigureProvenance``                         "run …, commit …, n = … seeds, … test draws"
 ===========================================  =====================================================
 
@@ -141,6 +147,31 @@ def collect(run_dir: str | Path) -> dict[str, dict[str, Any]]:
                 if isinstance(value, bool) or not isinstance(value, int | float):
                     continue
                 put(f"Tuned{macro_word(setting)}{lw}{macro_word(base)}", value, f"{value:g}")
+    primary = ev.get("primary")
+    if primary:  # the one primary comparison, declared before the numbers (arz_rl.stats.primary_comparison)
+        put("PrimaryAgent", primary["agent"].upper() if primary["agent"] in ACRONYMS else primary["agent"])
+        put("PrimaryBaseline", primary["baseline"].replace("_", " "))
+        put("PrimaryLevel", primary["level"])
+        put("PrimaryAgentDelay", primary["agent_mean"], _fixed(primary["agent_mean"]))
+        put("PrimaryBaselineDelay", primary["baseline_mean"], _fixed(primary["baseline_mean"]))
+        for suffix, key in (("", "diff_mean"), ("Low", "diff_ci95_low"), ("High", "diff_ci95_high")):
+            put(f"PrimaryDiff{suffix}", primary[key], _fixed(primary[key], 1, sign=True))
+        put("PrimaryImprovement", primary["improvement_pct"], _fixed(primary["improvement_pct"], 1, sign=True))
+        put("PrimaryP", primary["p"], _p_text(primary["p"]))
+        put("PrimaryNSeeds", primary["n_seeds"])
+        put("PrimaryNDraws", primary["n_draws"])
+        put("PrimaryResamples", primary["reps"], f"{primary['reps']:,}".replace(",", "\\,"))
+        put("PrimarySignificance", "significant" if primary["significant"] else "not significant")
+        put("PrimaryDirection", "lower than" if primary["diff_mean"] < 0 else "higher than"
+            if primary["diff_mean"] > 0 else "equal to")
+    cap = ev["parameters"].get("clearance_cap_s", 0.0)
+    put("ClearanceCap", cap, f"{cap:g}")
+    for level in [*levels, "Headline"]:
+        data = ev["levels"][ev["headline_level"] if level == "Headline" else level]
+        for base, tuned in data["tuned"].items():
+            effort = tuned.get("effort")
+            if effort:
+                put(f"TuningSettings{macro_word(level)}{macro_word(base)}", effort["settings"])
     put("FigureProvenance", None, f"Run {numbers['RunId']['text']}, commit {numbers['RunCommit']['text']}, "
                                   f"$n = {facts['seeds']}$ training seeds, {len(sets['test'])} test draws.")
     return numbers

@@ -44,6 +44,7 @@ import numpy as np
 KMH = 1.0 / 3.6  #: one km/h in m/s
 PER_KM = 1.0e-3  #: one veh/km in veh/m
 PER_HOUR = 1.0 / 3600.0  #: one veh/h in veh/s
+JAM_PER_LANE = 150.0 * PER_KM  #: pc/m, one lane's jam density (HCM 6th ed.)
 
 MOTO, CAR = 0, 1
 CLASS_NAMES = ("m", "c")
@@ -74,7 +75,7 @@ class ModelParams:
     cars: VehicleClass = field(
         default_factory=lambda: VehicleClass("c", v_max=50.0 * KMH, gamma=1.0, tau=10.0, pce=1.0)
     )
-    rho_jam: float = 300.0 * PER_KM  #: veh(pc)/m, 2 lanes
+    rho_jam: float = 2 * JAM_PER_LANE  #: veh(pc)/m, 2 lanes
 
     def class_arrays(self) -> np.ndarray:
         """Per-class constants as a (2, 4) float64 array: v_max, gamma, tau, pce."""

@@ -9,6 +9,8 @@ torch step on a GPU (:mod:`arz_rl.sim.torch_step`).  The physics itself lives in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from ..device import DEVICES
@@ -120,11 +122,15 @@ class Simulator:
             self.valid[k, GHOST:GHOST + self.net.seg_int[k, SEG_CELLS]] = True
 
     # -- set-up -----------------------------------------------------------------
-    def reset(self, rng: np.random.Generator | None = None, demand_noise: float | None = None) -> None:
+    def reset(self, rng: np.random.Generator | Sequence[np.random.Generator] | None = None,
+              demand_noise: float | None = None) -> None:
         """Initial state: every link at the free-flow density of its entry's initial demand,
-        empty queues, phase 0 green; demand redrawn with ``rng`` (None: the base profile)."""
+        empty queues, phase 0 green; demand redrawn with ``rng`` (None: the base profile; one
+        generator: scenario after scenario from it; a sequence: scenario b from ``rng[b]``)."""
+        if isinstance(rng, Sequence) and len(rng) != self.batch_size:
+            raise ValueError(f"reset: {len(rng)} generators for a batch of {self.batch_size} scenarios")
         for b in range(self.batch_size):
-            self.demand_rates[b] = sample_demand(self.net, rng, demand_noise)
+            self.demand_rates[b] = sample_demand(self.net, rng[b] if isinstance(rng, Sequence) else rng, demand_noise)
         self.U[:] = 0.0
         self.queue[:] = 0.0
         self.sig[:] = 0.0
