@@ -117,7 +117,8 @@ def sharing_rates(seconds: float) -> list[tuple[str, float]]:
     from arz_rl.threads import thread_environment
 
     plans = {"libgomp defaults": {"OMP_WAIT_POLICY": "", "GOMP_SPINCOUNT": ""},
-             "the kernel's plan": thread_environment(2)}
+             "sleep at once (PASSIVE)": {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": ""},
+             "the kernel's plan (short spin)": {"OMP_WAIT_POLICY": "", **thread_environment(2)}}
     rows = []
     for busy in (False, True):
         hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None

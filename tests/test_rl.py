@@ -200,3 +200,47 @@ def test_an_optuna_study_runs_end_to_end_and_two_workers_share_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="tuning.json"):
         write_best([str(tmp_path)], tmp_path / "other.yaml")
     assert not (tmp_path / "other.yaml").exists()
+
+
+def test_the_fused_adam_learns_what_sb3s_adam_learns():
+    """The learner's speed-up (fused Adam) leaves what PPO learns unchanged: the same seed and
+    rollout give the same update to round-off with SB3's default Adam (later rollouts would
+    diverge anyway: a last-digit difference flips a sampled action)."""
+    import torch as th
+    from sb3_contrib import MaskablePPO
+
+    from arz_rl.config import build_config
+    from arz_rl.protocol import env_kwargs
+    from arz_rl.train import hyperparameters
+
+    cfg = build_config("quick", {"ppo": {"n_steps": 32, "batch_size": 32, "n_epochs": 3}, "episode_length": 100.0})
+    params = []
+    for fused in (True, False):
+        vec = SharedJunctionVecEnv(2, **env_kwargs(cfg, "near"))
+        vec.seed(0)
+        hp = hyperparameters(cfg, "ppo")
+        if not fused:
+            hp["policy_kwargs"].pop("optimizer_kwargs")
+        model = MaskablePPO("MlpPolicy", vec, seed=0, device="cpu", verbose=0, **hp)
+        assert model.policy.optimizer.defaults.get("fused") is (True if fused else None)
+        start = th.cat([p.detach().reshape(-1) for p in model.policy.parameters()])
+        model.learn(32 * vec.num_envs)  # one rollout, one update of 3 epochs
+        params.append(th.cat([p.detach().reshape(-1) for p in model.policy.parameters()]) - start)
+    # Adam's normalised step turns a last-digit difference of a near-zero gradient into +-lr on
+    # that parameter, so the updates agree as vectors, not digit for digit
+    fused_step, sb3_step = params
+    assert float((fused_step - sb3_step).norm() / sb3_step.norm()) < 0.05
+    assert float(th.nn.functional.cosine_similarity(fused_step, sb3_step, dim=0)) > 0.999
+
+
+def test_bench_gpu_runs_where_a_gpu_is(tmp_path):
+    import subprocess
+    import sys
+
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device on this machine: bench/bench_gpu.py measures nothing here")
+    out = subprocess.run([sys.executable, "bench/bench_gpu.py", "--batches", "256,1024", "--seconds", "1"],
+                         cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0 and "GPU:" in out.stdout, out.stdout + out.stderr

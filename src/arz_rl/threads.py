@@ -1,16 +1,21 @@
 """The threads of a run, planned together: numba's (the simulator), torch's (the learner) and the
 worker processes', sized to the cores this process may use.
 
-Two facts decide it (``bench/bench_sim.py`` measures both):
+Three facts decide it (``bench/bench_sim.py`` and ``bench/bench_training.py`` measure them):
 
-- numba's OpenMP threads spin while they wait for work (libgomp's default).  Alone on the machine
-  that costs nothing; beside another busy process (a second kernel, a test suite, the desktop) the
-  spinning threads take turns with the busy one and a batch of corridors steps many times slower.
-  :func:`thread_environment` makes waiting threads sleep (``OMP_WAIT_POLICY=PASSIVE``), which
-  libgomp reads when it starts: :func:`configure_process` puts it in the environment before numba
-  or torch load it, and the worker processes inherit it.
+- numba's OpenMP threads spin while they wait for work (libgomp's default: 300,000 spins).  Alone
+  on the machine that is fastest; beside another busy process (a second kernel, a test suite)
+  the spinning threads take turns with the busy one and a batch of corridors steps several times
+  slower than on one thread.  Sleeping at once (``OMP_WAIT_POLICY=PASSIVE``) avoids that but
+  pays a wake-up at every parallel region, more than half the rate when alone.  A short spin
+  (:data:`SHORT_SPIN`, ``GOMP_SPINCOUNT=1000``) keeps ~85 % of the rate alone and, beside a busy
+  process, the rate of one thread: no cliff.  :func:`configure_process` puts it in the
+  environment before numba or torch start libgomp; the worker processes inherit it.
 - numba's and torch's OpenMP pools are one library: starting numba's pool sets the thread count
   torch then uses.  :func:`set_threads` starts numba's pool first, then sets torch's.
+- The learner's minibatches are small (64 samples): a second torch thread makes each ~3x slower
+  (thread hand-offs cost more than the arithmetic), so the learner runs on one thread and the
+  simulator gets every core; the two take turns, never run at once.
 
 The cores a process may use are its CPU affinity, capped by a cgroup CPU quota (a container's or
 a SLURM job's), not the machine's count.
@@ -21,8 +26,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-#: what every experiment process starts with (the kernel's workers inherit it)
-PASSIVE = {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}
+#: what every experiment process starts with (the kernel's workers inherit it): waiting OpenMP
+#: threads spin briefly, then sleep (libgomp, the OpenMP runtime numba and torch share here)
+SHORT_SPIN = {"GOMP_SPINCOUNT": "1000"}
 
 
 def available_cores() -> int:
@@ -42,13 +48,14 @@ def available_cores() -> int:
 
 
 def thread_environment(threads: int) -> dict[str, str]:
-    """The environment of a process that runs ``threads`` OpenMP threads and lets them sleep."""
-    return {**PASSIVE, "NUMBA_NUM_THREADS": str(max(1, threads))}
+    """The environment of a process that runs ``threads`` OpenMP threads that spin only briefly."""
+    return {**SHORT_SPIN, "NUMBA_NUM_THREADS": str(max(1, threads))}
 
 
 def configure_process() -> None:
-    """Before numba or torch start: waiting threads sleep (unless the environment says otherwise)."""
-    for key, value in PASSIVE.items():
+    """Before numba or torch start: waiting threads spin only briefly (unless the environment says
+    otherwise)."""
+    for key, value in SHORT_SPIN.items():
         os.environ.setdefault(key, value)
 
 

@@ -68,7 +68,8 @@ def hyperparameters(cfg: RunConfig, algo: str) -> dict[str, Any]:
     activation = hp.pop("activation", "tanh")
     hp["policy_kwargs"] = {"net_arch": list(net_arch),
                            "activation_fn": {"tanh": th.nn.Tanh, "relu": th.nn.ReLU}[activation],
-                           "optimizer_kwargs": {"fused": True}}
+                           # SB3 gives Adam eps 1e-5 unless optimizer_kwargs are set: keep it
+                           "optimizer_kwargs": {"fused": True, "eps": 1e-5}}
     return hp
 
 
