@@ -10,7 +10,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 TINY_RUN = {"seeds": 2, "episode_length": 150.0, "timesteps": {"ppo": 256, "dqn": 300},
             "ppo": {"n_steps": 64, "batch_size": 32, "n_epochs": 2}, "dqn": {"learning_starts": 100},
             "eval_episodes": 2, "validation_episodes": 1, "eval_freq": 100, "checkpoint_freq": 100,
-            "tune_cycles": [50.0, 80.0], "tune_mp_intervals": [15.0], "device": "cpu", "warm_start_episodes": 4}
+            "tune_cycles": [50.0, 80.0], "tune_mp_intervals": [10.0, 20.0], "device": "cpu", "warm_start_episodes": 4,
+            "ablations": ["clone_only", "scratch"]}
 
 
 @pytest.fixture(scope="session")

@@ -54,7 +54,12 @@ def test_tables_hold_the_values_of_the_results(tiny_run, tmp_path):
     assert chosen == ev["levels"]["over"]["tuned"]["fixed_time"]["params"]["cycle"]
     assert "Holm" in (tmp_path / "rl_vs_baselines.tex").read_text()
     hp = pd.read_csv(tmp_path / "hyperparameters.csv")
-    assert set(hp["algorithm"]) == {"ppo", "dqn"}
+    assert set(hp["algorithm"]) == {"ppo", "dqn", "ppo_clone_only", "ppo_scratch"}  # the agents and the ablation's
+    ablation = pd.read_csv(tmp_path / "ablation.csv")
+    assert list(ablation["controller"]) == ["ppo", "dqn", "ppo_clone_only", "ppo_scratch"]
+    clone_only = ablation[ablation.controller == "ppo_clone_only"].iloc[0]
+    assert clone_only["kept_trained"] == 0 and not clone_only["trained"]  # it trains for no decision
+    assert "tab:ablation" in (tmp_path / "ablation.tex").read_text()
     assert hp[(hp.algorithm == "ppo") & (hp.parameter == "n_steps")]["value"].item() == "64"
     rv = pd.read_csv(tmp_path / "riemann_validation.csv")
     src = pd.read_csv(tiny_run / "validation" / "riemann_table.csv")
@@ -140,7 +145,7 @@ def test_merge_of_fanned_out_runs(tiny_run, tmp_path):
     merged = json.loads((tmp_path / "merged" / "evaluation_results.json").read_text())
     whole = json.loads((tiny_run / "evaluation_results.json").read_text())
     for level in whole["levels"]:
-        assert set(merged["levels"][level]["comparisons"]) == {"ppo", "dqn"}
+        assert set(merged["levels"][level]["comparisons"]) == {"ppo", "dqn", "ppo_clone_only", "ppo_scratch"}
         for name in ("ppo", "dqn", "fixed_90", "max_pressure"):
             for metric in ("avg_travel_time_s", "throughput_veh_h"):
                 assert merged["levels"][level]["controllers"][name]["summary"][metric]["mean"] == \
@@ -148,7 +153,8 @@ def test_merge_of_fanned_out_runs(tiny_run, tmp_path):
         a, b = (d["levels"][level]["comparisons"]["ppo"]["fixed_time"]["avg_delay_s"] for d in (merged, whole))
         assert a["p_holm"] == pytest.approx(b["p_holm"]) and a["n"] == b["n"] == 2
     train = json.loads((tmp_path / "merged" / "training_metrics.json").read_text())
-    assert set(train["runs"]["over"]) == {"ppo", "dqn"}
+    assert set(train["runs"]["over"]) == {"ppo", "dqn", "ppo_clone_only", "ppo_scratch"}
+    assert merged["primary"]["agent"] == "ppo" and merged["primary"] == whole["primary"]
 
 
 def test_an_edited_or_foreign_results_file_is_refused_naming_it(tiny_run, tmp_path):
@@ -176,7 +182,8 @@ LONG_BASELINE = "fixed_time_with_green_wave_offsets_and_pedestrian_phase"
 @pytest.fixture(scope="module")
 def worst_case(tiny_run, tmp_path_factory):
     """The tiny run stretched the way a thesis run can stretch the figures: three demand levels,
-    ten controllers, names far longer than any built in (an extra agent, and fixed_120 renamed)."""
+    twelve controllers (two of them the ablation's), names far longer than any built in (an extra
+    agent, and fixed_120 renamed)."""
     run = tmp_path_factory.mktemp("worst") / "run"
     shutil.copytree(tiny_run, run)
     ev = json.loads((run / "evaluation_results.json").read_text())
@@ -197,13 +204,13 @@ def worst_case(tiny_run, tmp_path_factory):
         for algos in train["runs"].values():  # thesis-sized budgets: tick labels in the hundreds of thousands
             for records in algos.values():
                 for rec in records.values():
-                    if rec["learning_curve"]["timesteps"][-1] < 10_000:
+                    if rec["learning_curve"]["timesteps"] and rec["learning_curve"]["timesteps"][-1] < 10_000:
                         rec["learning_curve"]["timesteps"] = [t * 1000 for t in rec["learning_curve"]["timesteps"]]
                         for point in [*rec["validation_curve"], rec["chosen_checkpoint"]]:
                             point["timesteps"] *= 1000
         shutil.copy(run / f"spacetime_{level}_ppo.npz", run / f"spacetime_{level}_{LONG_AGENT}.npz")
         (run / f"spacetime_{level}_fixed_120.npz").rename(run / f"spacetime_{level}_{LONG_BASELINE}.npz")
-    assert all(len(d["controllers"]) == 10 for d in ev["levels"].values()) and len(ev["levels"]) == 3
+    assert all(len(d["controllers"]) == 12 for d in ev["levels"].values()) and len(ev["levels"]) == 3
     (run / "evaluation_results.json").write_text(json.dumps(ev))
     (run / "training_metrics.json").write_text(json.dumps(train))
     seal(run)

@@ -130,16 +130,83 @@ def test_one_shared_policy_runs_on_3_and_on_8_junctions(tmp_path):
     assert any((p.detach() != q).any() for p, q in zip(longer.policy.parameters(), before, strict=True))
 
 
-def test_behaviour_cloning_starts_the_policy_at_max_pressure():
-    from arz_rl.warm_start import clone, max_pressure_demonstrations
+def _teacher(interval: float = 10.0) -> dict:
+    return {"name": "max_pressure", "params": {"interval": interval, "min_green": 10.0, "threshold": 20.0},
+            "validation": 0.0, "interval": interval}
+
+
+def test_the_teacher_is_the_best_setting_the_agent_can_imitate_exactly():
+    from arz_rl.warm_start import choose_teacher
+
+    def setting(params, value):
+        return {"params": params, "validation": {"avg_delay_s": value}}
+
+    tuned = {"max_pressure": {"sweep": [setting({"interval": 5.0, "min_green": 10.0, "threshold": 0.0}, 50.0),
+                                        setting({"interval": 20.0, "min_green": 10.0, "threshold": 30.0}, 70.0),
+                                        setting({"interval": 15.0, "min_green": 10.0, "threshold": 30.0}, 60.0)]},
+             "actuated": {"sweep": [setting({"min_green": 10.0, "max_green": 90.0, "gap": 2.5, "step": 2.5}, 40.0)]},
+             "fixed_time": {"sweep": [setting({"cycle": 90.0, "green_wave": True}, 30.0)]}}
+    # 10 s decisions divide 20 s, not 5, 15 or 2.5 s; a fixed plan switches on its own clock
+    assert choose_teacher(tuned, 10.0)["params"]["interval"] == 20.0
+    assert choose_teacher(tuned, 5.0)["params"]["interval"] == 5.0
+    assert choose_teacher(tuned, 2.5)["name"] == "actuated"
+    assert choose_teacher(tuned, 2.5, "max_pressure")["params"]["interval"] == 5.0
+    assert choose_teacher({"fixed_time": tuned["fixed_time"]}, 10.0) is None
+
+
+def test_cloning_at_the_teachers_own_interval_agrees_and_the_critic_learns_its_returns():
+    from arz_rl.warm_start import clone, demonstrations, pretrain_critic
 
     model, _ = _shared_model(3)
     env = SignalCorridorEnv(episode_length=600.0, scenario_overrides={"demand_scale": 1.25})
-    demos = max_pressure_demonstrations(env, episodes=2, seed=0, shared=True)
-    assert demos[0].shape == (2 * env.n_decisions * 3, 55) and set(np.unique(demos[2])) == {0, 1}
-    fit = clone(model, *demos)
-    assert fit["agreement_after"] >= 0.9 > fit["agreement_before"] - 0.2
-    assert fit["agreement_after"] > fit["agreement_before"]
+    demos = demonstrations(env, _teacher(20.0), episodes=3, seed=0, shared=True)
+    n = 3 * env.n_decisions * 3
+    assert demos["observations"].shape == (n, 55) and set(np.unique(demos["actions"])) == {0, 1}
+    assert demos["returns"].shape == (n,) and (demos["returns"] < 0).all()  # minus delay, discounted
+    before = [p.detach().clone() for p in model.policy.value_net.parameters()]
+    fit = clone(model, demos)
+    assert fit["agreement_after"] >= 0.95 > fit["agreement_before"]
+    assert all((p.detach() == q).all() for p, q in zip(model.policy.value_net.parameters(), before, strict=True))
+    critic = pretrain_critic(model, demos)
+    assert critic["value_loss_after"] < 0.5 * critic["value_loss_before"] and critic["held_out"] > 0
+    with pytest.raises(ValueError, match="cannot be imitated at 10.0 s"):
+        demonstrations(env, _teacher(15.0), episodes=1, seed=0, shared=True)
+
+
+def test_the_cloning_penalty_fades_to_zero_on_schedule(tmp_path):
+    from arz_rl.warm_start import penalty_weight
+
+    assert penalty_weight(0, 2.0, 1000) == 2.0 and penalty_weight(500, 2.0, 1000) == 1.0
+    assert penalty_weight(1000, 2.0, 1000) == penalty_weight(5000, 2.0, 1000) == 0.0
+    assert penalty_weight(10, 2.0, 0) == 0.0
+    cfg = build_config("quick", {"algorithms": ["ppo"], "seeds": 1, "levels": ["near"], "headline_level": "near",
+                                 "episode_length": 100.0, "timesteps": {"ppo": 400}, "eval_freq": 200,
+                                 "checkpoint_freq": 400, "n_envs": 2, "validation_episodes": 1,
+                                 "ppo": {"n_steps": 20, "batch_size": 60, "n_epochs": 1},
+                                 "warm_start_episodes": 1, "bc_weight": 1.0, "bc_decay_decisions": 200,
+                                 "decision_interval": 10.0, "tune_mp_intervals": [10.0]})
+    from arz_rl.protocol import seed_sets, tune_baselines
+    from arz_rl.train import train_agent
+
+    tuned = {k: {"sweep": t["sweep"]} for k, t in
+             tune_baselines(cfg, "near", seed_sets(cfg).validation, log=lambda *_: None).items()}
+    record = train_agent(cfg, "ppo", 0, "near", tmp_path, "cpu", tuned)
+    history = record["cloning_penalty"]
+    assert history[0][1] > 0.0 and history[-1] == [history[-1][0], 0.0]
+    assert all(w == pytest.approx(max(0.0, 1.0 - d / 200)) for d, w in history)
+    assert record["warm_start"]["teacher"]["name"] == "max_pressure" and record["warm_start"]["critic"]
+
+
+def test_a_study_trial_is_never_scored_by_its_cloned_checkpoint(tmp_path):
+    from arz_rl.tune import run_study
+
+    cfg = _study_config(seed=0, warm_start_episodes=1, tune_mp_intervals=[5.0, 10.0, 15.0])
+    result = run_study(cfg, tmp_path, log=lambda *_: None)
+    trial = result["trials"][0]
+    attrs = trial["user_attrs"]
+    assert attrs["scored_at_decisions"] > 0  # a checkpoint PPO trained, whatever the clone scored
+    assert trial["value"] == attrs["trained_best"] and "cloned_validation" in attrs
+    assert "never the cloned one" in result["scored_on"]
 
 
 def test_training_records_the_controller_it_built(tmp_path):
@@ -150,12 +217,14 @@ def test_training_records_the_controller_it_built(tmp_path):
                                  "checkpoint_freq": 40, "validation_episodes": 1, "warm_start_episodes": 1,
                                  "reward": "pressure", "switch_penalty": 0.1,
                                  "ppo": {"n_steps": 10, "batch_size": 30, "n_epochs": 1}})
-    record = train_agent(cfg, "ppo", 0, "over", tmp_path, "cpu")
+    tuned = {"max_pressure": {"sweep": [{"params": {"interval": 10.0, "min_green": 10.0, "threshold": 0.0},
+                                         "validation": {"avg_delay_s": 50.0}}]}}
+    record = train_agent(cfg, "ppo", 0, "over", tmp_path, "cpu", tuned)
     assert record["policy"] == "shared" and record["masked"]
     assert record["environment"] == {"decision_interval": 10.0, "reward": "pressure", "switch_penalty": 0.1,
                                      "neighbour_weight": 0.0, "observation": "junction"}
     assert record["timesteps"] == 40 and record["sb3_timesteps"] == 120  # 3 junction decisions each
-    assert record["warm_start"]["expert"] == "max_pressure" and record["warm_start"]["samples"] == 30
+    assert record["warm_start"]["teacher"]["name"] == "max_pressure" and record["warm_start"]["samples"] == 30
     assert record["learning_curve"]["timesteps"] == [10, 20, 30, 40]  # corridor episodes of 10 decisions
 
 

@@ -40,7 +40,7 @@ def test_outputs_are_complete_and_finite(quick):
         assert algos["ppo"]["0"]["policy"] == "shared" and algos["dqn"]["0"]["policy"] == "flat"
     for level, data in ev["levels"].items():
         names = set(data["controllers"])
-        assert names == {"ppo", "dqn"} | BASELINES
+        assert names == {"ppo", "dqn", "ppo_clone_only", "ppo_scratch"} | BASELINES  # the agents and the ablation
         for name, c in data["controllers"].items():
             for metric, s in c["summary"].items():
                 assert np.isfinite([s["mean"], s["std"], s["ci95_low"], s["ci95_high"]]).all(), (name, metric)
@@ -52,6 +52,28 @@ def test_outputs_are_complete_and_finite(quick):
     assert ev["parameters"]["timesteps"] == {"ppo": 256, "dqn": 300}
     st = np.load(quick / "spacetime_over_ppo.npz")
     assert st["rho_m"].shape == st["v_c"].shape and st["rho_m"].shape[0] == 150 / 10 + 1  # 10 s decisions
+
+
+def test_the_primary_comparison_is_recomputed_from_the_per_seed_per_draw_values(quick):
+    from arz_rl.stats import crossed_bootstrap
+
+    ev = json.loads((quick / "evaluation_results.json").read_text())
+    primary = ev["primary"]
+    level = ev["levels"][primary["level"]]
+    tuned = level["tuned"]
+    assert primary["level"] == ev["headline_level"] and primary["agent"] == "ppo"
+    assert primary["baseline"] == min(tuned, key=lambda n: tuned[n]["validation"]["avg_delay_s"])
+    base = np.array([ep["avg_delay_s"] for ep in level["controllers"][primary["baseline"]]["episodes"]])
+    agent = np.array([[ep["avg_delay_s"] for ep in s["episodes"]]
+                      for _, s in sorted(level["controllers"]["ppo"]["per_seed"].items(), key=lambda kv: int(kv[0]))])
+    again = crossed_bootstrap(agent - base[None, :])
+    assert primary["n_seeds"] == 2 and primary["n_draws"] == len(ev["protocol"]["seed_sets"]["test"])
+    assert primary["diff_mean"] == pytest.approx(again["mean"]) and primary["p"] == again["p"]
+    assert (primary["diff_ci95_low"], primary["diff_ci95_high"]) == (again["ci95_low"], again["ci95_high"])
+    for c in level["controllers"].values():  # delay to the last vehicle, the cut one, and what was left
+        for ep in (c["episodes"] if c["kind"] != "rl" else [e for s in c["per_seed"].values() for e in s["episodes"]]):
+            assert ep["avg_delay_s"] >= ep["avg_delay_demand_s"] - 1e-9 and ep["vehicles_left"] >= 0.0
+            assert 0.0 <= ep["clearance_s"] <= ev["parameters"]["clearance_cap_s"]
 
 
 def test_the_three_seed_sets_are_disjoint_and_recorded(quick):

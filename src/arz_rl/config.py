@@ -88,7 +88,7 @@ def check_hyperparameters(algo: str, hp: dict[str, Any]) -> None:
 
 
 #: the fields given as lists (a comma-separated string on the command line)
-TUPLES = ("algorithms", "fixed_cycles", "levels", "tune_cycles", "tune_mp_intervals", "tune_min_greens",
+TUPLES = ("algorithms", "ablations", "fixed_cycles", "levels", "tune_cycles", "tune_mp_intervals", "tune_min_greens",
           "tune_max_greens", "tune_gaps", "tune_mp_thresholds")
 
 
@@ -115,8 +115,21 @@ class RunConfig:
     observation: str = "junction"  #: junction | stopline (arz_rl.env)
     #: PPO's policy: one shared by every junction, or the flat joint policy (DQN is always flat)
     policy: str = "shared"
-    #: episodes of max-pressure cloned into PPO's policy before it trains (0: no warm start)
+    #: episodes of the teacher (a tuned baseline, arz_rl.warm_start) cloned into PPO's policy
+    #: before it trains (0: no warm start)
     warm_start_episodes: int = 0
+    #: the teacher: the tuned setting best on validation among those the agent can imitate
+    #: exactly (``best``), or among one family's (max_pressure | actuated)
+    warm_start_teacher: str = "best"
+    #: fit the critic to the demonstrations' discounted returns before PPO starts
+    warm_start_critic: bool = True
+    #: the cloning penalty during PPO: its weight at the start, falling to 0 at bc_decay_decisions
+    #: corridor decisions (0: none)
+    bc_weight: float = 0.0
+    bc_decay_decisions: int = 0
+    #: PPO variants trained beside the agents, each as agent ``ppo_<name>`` (ABLATIONS), by the
+    #: kernel that trains PPO (a fan-out's other kernels leave them out)
+    ablations: tuple[str, ...] = ()
     order: int = 1
     timesteps: dict[str, int] = field(default_factory=lambda: {"ppo": 3072, "dqn": 3000})
     ppo: dict[str, Any] = field(default_factory=lambda: {**PPO_DEFAULTS, "n_steps": 256})
@@ -221,6 +234,14 @@ class RunConfig:
             raise ValueError(f"neighbour_weight={self.neighbour_weight}: must be >= 0")
         if self.warm_start_episodes < 0:
             raise ValueError(f"warm_start_episodes={self.warm_start_episodes}: must be >= 0")
+        if self.warm_start_teacher not in TEACHERS:
+            raise ValueError(f"warm_start_teacher={self.warm_start_teacher!r}: allowed {TEACHERS}")
+        if self.bc_weight < 0 or self.bc_decay_decisions < 0:
+            raise ValueError(f"bc_weight={self.bc_weight}, bc_decay_decisions={self.bc_decay_decisions}: must be >= 0")
+        unknown_ablations = [a for a in self.ablations if a not in ABLATIONS]
+        if unknown_ablations:
+            raise ValueError(f"ablations={list(self.ablations)}: unknown {unknown_ablations}; known are "
+                             f"{sorted(ABLATIONS)}")
         if self.tune_trials < 1 or self.tune_timesteps < 1 or self.tune_startup_trials < 0:
             raise ValueError("tune_trials and tune_timesteps must be >= 1, tune_startup_trials >= 0")
         if self.tune_level not in DEMAND_LEVELS:
@@ -254,6 +275,44 @@ FULL_GRIDS: dict[str, tuple[float, ...]] = {
     "tune_max_greens": (30.0, 45.0, 60.0, 90.0, 120.0, 150.0, 180.0, 240.0),
     "tune_gaps": (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0),
 }
+
+
+TEACHERS = ("best", "max_pressure", "actuated")
+
+#: the PPO variants an ablation trains (each an agent ``ppo_<name>`` on the same test draws): the
+#: run's own PPO settings with these changed; ``warm`` stands for the run's warm_start_episodes (3
+#: when the run has none)
+ABLATIONS: dict[str, dict[str, Any]] = {
+    "clone_only": {"warm_start_episodes": "warm", "warm_start_critic": False, "timesteps": 0},
+    "scratch": {"warm_start_episodes": 0, "bc_weight": 0.0},
+    "clone_ppo": {"warm_start_episodes": "warm", "warm_start_critic": False, "bc_weight": 0.0},
+    "clone_critic_penalty": {"warm_start_episodes": "warm", "warm_start_critic": True, "bc_weight": 1.0,
+                             "bc_decay_decisions": "half"},
+    "local_reward": {"reward": "local_delay"},
+    "shared_reward": {"reward": "delay"},
+    "interval5": {"decision_interval": 5.0},
+    "interval10": {"decision_interval": 10.0},
+}
+
+
+def agent_configs(cfg: RunConfig) -> list[tuple[str, str, RunConfig]]:
+    """``(name, algorithm, config)`` of every agent a run trains: its algorithms, then each
+    ablation as ``ppo_<name>`` (:data:`ABLATIONS`; a variant's config is not re-validated: the
+    cloning-only variant trains for 0 decisions)."""
+    agents = [(algo, algo, cfg) for algo in cfg.algorithms]
+    for name in cfg.ablations if "ppo" in cfg.algorithms else ():
+        changes: dict[str, Any] = {}
+        for key, value in ABLATIONS[name].items():
+            if value == "warm":
+                value = cfg.warm_start_episodes or 3
+            elif value == "half":
+                value = max(1, cfg.timesteps["ppo"] // 2)
+            if key == "timesteps":
+                changes["timesteps"] = {**cfg.timesteps, "ppo": value}
+            else:
+                changes[key] = value
+        agents.append((f"ppo_{name}", "ppo", replace(cfg, **changes)))
+    return agents
 
 
 def mode_defaults(mode: str) -> RunConfig:
@@ -295,7 +354,7 @@ def build_config(mode: str, overrides: dict[str, Any] | None = None) -> RunConfi
         if key in overrides:
             value = overrides[key]
             items = value.split(",") if isinstance(value, str) else value
-            overrides[key] = tuple(items if key in ("algorithms", "levels") else (float(v) for v in items))
+            overrides[key] = tuple(items if key in ("algorithms", "levels", "ablations") else (float(v) for v in items))
     return replace(cfg, **overrides).validate()
 
 

@@ -170,10 +170,9 @@ class AgentController:
     MaskablePPO policy gets the feasible actions' masks.
     """
 
-    decision_interval = None
-
-    def __init__(self, name: str, model: Any, shared: bool = False) -> None:
+    def __init__(self, name: str, model: Any, shared: bool = False, decision_interval: float | None = None) -> None:
         self.name = name
+        self.decision_interval = decision_interval  #: s; None: the run's
         self.model = model
         self.shared = shared
         self.masked = type(model).__name__.startswith("Maskable")  # sb3-contrib's MaskablePPO

@@ -49,17 +49,17 @@ def evaluate_level(cfg: RunConfig, level: str, agents: dict[str, dict[str, Any]]
         if trace is not None:
             np.savez_compressed(out / contract.spacetime_name(level, name), **trace)
 
-    for algo, seeds in agents.items():
+    for name, seeds in agents.items():
         per_seed = {}
         for k, (seed, record) in enumerate(seeds.items()):
-            progress.update(played, controller=algo, seed=int(seed))
-            agent = AgentController(algo, load_policy(out, record, device), shared=record.get("policy") == "shared")
-            episodes, trace = player.play(agent, test,
-                                          record_first=k == 0)
-            save(algo, trace)
+            progress.update(played, controller=name, seed=int(seed))
+            agent = AgentController(name, load_policy(out, record, device), shared=record.get("policy") == "shared",
+                                    decision_interval=record["environment"]["decision_interval"])
+            episodes, trace = player.play(agent, test, record_first=k == 0)
+            save(name, trace)
             per_seed[seed] = {"episodes": episodes, "mean": mean_metrics(episodes)}
             played += len(test)
-        controllers[algo] = {"kind": "rl", "per_seed": per_seed}
+        controllers[name] = {"kind": "rl", "algorithm": next(iter(seeds.values()))["algorithm"], "per_seed": per_seed}
     for ctrl, kind in baselines:
         progress.update(played, controller=ctrl.name)
         episodes, trace = player.play(ctrl, test, record_first=True)
@@ -89,9 +89,9 @@ def run(cfg: RunConfig, out: Path, log=print) -> dict[str, Any]:
         f"algorithms={','.join(cfg.algorithms)} seeds={cfg.seeds} levels={','.join(cfg.levels)}")
     params = cfg.to_dict()
     tuned = {level: tune_baselines(cfg, level, sets.validation, log) for level in cfg.levels}
+    teachers_from = {lv: {name: {"sweep": t["sweep"]} for name, t in by_name.items()} for lv, by_name in tuned.items()}
     training: dict[str, Any] = {"parameters": params, "device": device_info,
-                                "runs": train_all(cfg, out, device, log,
-                                                  {lv: t["max_pressure"]["params"] for lv, t in tuned.items()})}
+                                "runs": train_all(cfg, out, device, log, teachers_from)}
     (out / contract.TRAINING).write_text(json.dumps(contract.stamp(training), indent=1))
     levels = {level: evaluate_level(cfg, level, training["runs"][level], tuned[level], out, device)
               for level in cfg.levels}

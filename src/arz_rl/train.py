@@ -189,10 +189,12 @@ def agent_tag(algo: str, seed: int, level: str) -> str:
 
 
 def train_agent(cfg: RunConfig, algo: str, seed: int, level: str, out: Path, device: str,
-                expert: dict[str, Any] | None = None) -> dict[str, Any]:
+                tuned: dict[str, Any] | None = None, name: str | None = None) -> dict[str, Any]:
     """Train ``algo`` with training ``seed`` at demand ``level`` on the resolved ``device`` (cpu |
     gpu, :mod:`arz_rl.device`), resuming from a checkpoint in ``out``; returns its record.
-    ``expert``: the tuned max-pressure settings a warm start clones (:mod:`arz_rl.warm_start`).
+    ``tuned``: the level's baseline tuning (``{family: {"sweep": [...]}}``), from which a warm
+    start chooses its teacher (:mod:`arz_rl.warm_start`); ``name``: the agent's name (an
+    ablation's, ``ppo_<variant>``; default ``algo``).
 
     Writes ``out/monitor/<algo>_seed<k>_<i>.monitor.csv``, ``out/checkpoints/``,
     ``out/models/<algo>_seed<k>.zip`` and ``out/models/<algo>_seed<k>_best/best_model.zip``.
@@ -200,7 +202,8 @@ def train_agent(cfg: RunConfig, algo: str, seed: int, level: str, out: Path, dev
     from stable_baselines3.common.callbacks import CallbackList
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    tag = agent_tag(algo, seed, level)
+    name = name or algo
+    tag = agent_tag(name, seed, level)
     shared = is_shared(cfg, algo)
     n_envs = cfg.n_envs if algo == "ppo" else 1
     kwargs = env_kwargs(cfg, level)
@@ -248,14 +251,19 @@ def train_agent(cfg: RunConfig, algo: str, seed: int, level: str, out: Path, dev
             model.load_replay_buffer(buffer)
     else:
         model = cls("MlpPolicy", vec, seed=seed, device=learner, verbose=0, **hyperparameters(cfg, algo))
-    warm_start = None
+    warm_start, demos = None, None
     if algo == "ppo" and cfg.warm_start_episodes and not resumed:
-        from .warm_start import clone, max_pressure_demonstrations
+        from .warm_start import choose_teacher, clone, demonstrations, pretrain_critic
 
-        demos = max_pressure_demonstrations(SignalCorridorEnv(**kwargs), cfg.warm_start_episodes, seed, shared,
-                                            expert)
-        warm_start = {"expert": "max_pressure", "expert_params": expert, "episodes": cfg.warm_start_episodes,
-                      **clone(model, *demos, seed=seed)}
+        teacher = choose_teacher(tuned or {}, cfg.decision_interval, cfg.warm_start_teacher)
+        if teacher is None:
+            raise ValueError(f"warm start of {name} at {level}: no tuned {cfg.warm_start_teacher} setting decides at "
+                             f"a multiple of {cfg.decision_interval} s (warm_start_teacher, tune_mp_intervals)")
+        demos = demonstrations(SignalCorridorEnv(**kwargs), teacher, cfg.warm_start_episodes, seed, shared,
+                               float(cfg.ppo.get("gamma", 0.99)))
+        warm_start = {"teacher": teacher, "episodes": cfg.warm_start_episodes, **clone(model, demos, seed=seed)}
+        if cfg.warm_start_critic:
+            warm_start["critic"] = pretrain_critic(model, demos, seed=seed)
     score = ValidationScore(cfg, level, algo)
     best_path = best_dir / "best_model.zip"
     to_beat = float("inf")
@@ -266,10 +274,16 @@ def train_agent(cfg: RunConfig, algo: str, seed: int, level: str, out: Path, dev
         warm_start["validation_delay_s"] = to_beat
     progress = Progress(f"{algo} seed {seed} {level}", "train", cfg.timesteps[algo], "steps", cfg.progress_s,
                         start=model.num_timesteps // per_step)
+    penalty = None
+    if demos is not None and cfg.bc_weight > 0 and cfg.bc_decay_decisions > 0:
+        from .warm_start import cloning_penalty
+
+        penalty = cloning_penalty(demos, cfg.bc_weight, cfg.bc_decay_decisions, per_step, seed=seed)
     callbacks = CallbackList([
         _validation_callback(score, max(1, cfg.eval_freq // n_envs), best_path, per_step, to_beat),
         _checkpoints(max(1, cfg.checkpoint_freq // n_envs), ckpt_dir, tag, replay_buffer=(algo == "dqn")),
         _progress_callback(progress, score, per_step),
+        *([penalty] if penalty is not None else []),
     ])
     start = time.perf_counter()
     remaining = total - model.num_timesteps
@@ -293,8 +307,10 @@ def train_agent(cfg: RunConfig, algo: str, seed: int, level: str, out: Path, dev
     vec.close()
     hp = dict(getattr(cfg, algo))  # as configured (the record is JSON)
     chosen = min(score.history, key=lambda h: h[PRIMARY_METRIC])
+    best_score = min(h[PRIMARY_METRIC] for h in score.history)
     return {
-        "algorithm": algo, "seed": seed, "level": level, "device": device, "n_envs": n_envs, "simulator": simulator,
+        "agent": name, "algorithm": algo, "seed": seed, "level": level, "device": device, "n_envs": n_envs,
+        "simulator": simulator,
         "policy": "shared" if shared else "flat", "masked": algo == "ppo",
         "environment": {k: kwargs[k] for k in ("decision_interval", "reward", "switch_penalty", "neighbour_weight",
                                                 "observation")},
@@ -308,6 +324,9 @@ def train_agent(cfg: RunConfig, algo: str, seed: int, level: str, out: Path, dev
         "best_model": str((best_dir / "best_model.zip").relative_to(out)),
         "learning_curve": learning_curve(sorted((out / "monitor").glob(f"{tag}_*.monitor.csv"))),
         "validation_curve": score.history, "chosen_checkpoint": chosen,
+        # how much the finished policy lost against the best checkpoint (decay late in training)
+        "final_validation": final_score, "final_above_best_pct": 100.0 * (final_score - best_score) / best_score,
+        "cloning_penalty": [list(h) for h in penalty.history] if penalty is not None else None,
     }
 
 
@@ -319,36 +338,40 @@ def load_policy(out: Path, record: dict[str, Any], device: str):
 
 
 def _train_in_worker(cfg: RunConfig, algo: str, seed: int, level: str, out: Path, device: str,
-                     expert: dict[str, Any] | None) -> tuple[dict[str, Any], float]:
+                     tuned: dict[str, Any] | None, name: str) -> tuple[dict[str, Any], float]:
     """One agent in a worker process: one thread each, the processes share the cores."""
     from .threads import set_threads
 
     set_threads(1, 1)
     t0 = time.perf_counter()
-    return train_agent(cfg, algo, seed, level, out, device, expert), time.perf_counter() - t0
+    return train_agent(cfg, algo, seed, level, out, device, tuned, name), time.perf_counter() - t0
 
 
-def train_all(cfg: RunConfig, out: Path, device: str, log=print, experts: dict[str, dict[str, Any]] | None = None
+def train_all(cfg: RunConfig, out: Path, device: str, log=print, tuned: dict[str, dict[str, Any]] | None = None
               ) -> dict[str, dict[str, dict[str, dict[str, Any]]]]:
-    """Train every (algorithm, seed, level) of ``cfg``: ``{level: {algo: {seed: record}}}``;
-    ``experts``: per level, the tuned max-pressure settings a warm start clones.
+    """Train every (agent, seed, level) of ``cfg`` (its algorithms and its ablations' PPO variants,
+    :func:`arz_rl.config.agent_configs`): ``{level: {agent: {seed: record}}}``; ``tuned``: per
+    level, the baseline tuning a warm start chooses its teacher from.
 
     With more than one core (``cfg.workers``, 0: one per core this process may use,
     :func:`arz_rl.threads.available_cores`) the agents train side by side in spawned worker
     processes, each with one torch and one numba thread, so a kernel's training throughput grows
     with its cores; each agent writes only its own files.  One agent at a time gets every core.
     """
+    from .config import agent_configs
     from .threads import available_cores, set_threads
 
-    jobs = [(algo, cfg.seed + k, level) for level in cfg.levels for k in range(cfg.seeds) for algo in cfg.algorithms]
+    agents = agent_configs(cfg)
+    jobs = [(name, algo, acfg, cfg.seed + k, level) for level in cfg.levels for k in range(cfg.seeds)
+            for name, algo, acfg in agents]
     cores = available_cores()
     workers = min(cfg.workers or cores, len(jobs))
     runs: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
-        level: {algo: {} for algo in cfg.algorithms} for level in cfg.levels}
+        level: {name: {} for name, _, _ in agents} for level in cfg.levels}
 
-    def report(algo: str, seed: int, level: str, record: dict[str, Any], seconds: float) -> None:
-        runs[level][algo][str(seed)] = record
-        log(f"[arz_rl] trained {algo} seed={seed} at {level}: {record['timesteps']} steps, "
+    def report(name: str, seed: int, level: str, record: dict[str, Any], seconds: float) -> None:
+        runs[level][name][str(seed)] = record
+        log(f"[arz_rl] trained {name} seed={seed} at {level}: {record['timesteps']} steps, "
             f"{record['gradient_updates']} gradient updates, {seconds:.1f} s; checkpoint chosen at "
             f"{record['chosen_checkpoint']['timesteps']} steps (validation delay "
             f"{record['chosen_checkpoint'][PRIMARY_METRIC]:.2f} s); {record['n_envs']} env(s) simulated by "
@@ -357,10 +380,10 @@ def train_all(cfg: RunConfig, out: Path, device: str, log=print, experts: dict[s
     if workers <= 1:
         # one agent at a time: the simulator's and the learner's threads take turns on every core
         log(f"[arz_rl] training {len(jobs)} agent(s) one after the other: {set_threads(cores, 1)}")
-        for algo, seed, level in jobs:
+        for name, algo, acfg, seed, level in jobs:
             t0 = time.perf_counter()
-            record = train_agent(cfg, algo, seed, level, out, device, (experts or {}).get(level))
-            report(algo, seed, level, record, time.perf_counter() - t0)
+            record = train_agent(acfg, algo, seed, level, out, device, (tuned or {}).get(level), name)
+            report(name, seed, level, record, time.perf_counter() - t0)
     else:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
@@ -381,14 +404,14 @@ def train_all(cfg: RunConfig, out: Path, device: str, log=print, experts: dict[s
             vec.step(np.zeros(vec.num_envs, dtype=np.int64))
         # spawn: forking a process that already runs torch and numba threads can deadlock
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(_train_in_worker, cfg, algo, seed, level, out, device,
-                                   (experts or {}).get(level)): (algo, seed, level)
-                       for algo, seed, level in jobs}
-            for future, (algo, seed, level) in futures.items():
+            futures = {pool.submit(_train_in_worker, acfg, algo, seed, level, out, device,
+                                   (tuned or {}).get(level), name): (name, seed, level)
+                       for name, algo, acfg, seed, level in jobs}
+            for future, (name, seed, level) in futures.items():
                 try:
-                    report(algo, seed, level, *future.result())
+                    report(name, seed, level, *future.result())
                 except BrokenProcessPool as exc:
-                    raise RuntimeError(f"a training worker process died while training {algo} seed={seed} at "
+                    raise RuntimeError(f"a training worker process died while training {name} seed={seed} at "
                                        f"{level} (killed, or out of memory); the checkpoints so far are kept: the "
                                        "same run resumes from them") from exc
     return {level: {algo: dict(sorted(records.items(), key=lambda kv: int(kv[0])))

@@ -97,12 +97,12 @@ def run_study(cfg: RunConfig, out: Path, journal: Path | None = None, log=print)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     # seeded per worker: parallel workers must not propose the same first points
     sampler = optuna.samplers.TPESampler(seed=cfg.seed, n_startup_trials=cfg.tune_startup_trials)
-    expert = None
-    if cfg.warm_start_episodes:  # the warm start clones max-pressure as tuned on the same validation draws
+    tuned = None
+    if cfg.warm_start_episodes:  # a warm start's teacher: the baselines as tuned on the same validation draws
         from .protocol import seed_sets, tune_baselines
 
-        tuned = tune_baselines(cfg, cfg.tune_level, seed_sets(cfg).validation, log, only=("max_pressure",))
-        expert = tuned["max_pressure"]["params"]
+        tuned = {name: {"sweep": t["sweep"]}
+                 for name, t in tune_baselines(cfg, cfg.tune_level, seed_sets(cfg).validation, log).items()}
     study = optuna.create_study(study_name=cfg.tune_study, storage=storage(journal), direction="minimize",
                                 sampler=sampler, load_if_exists=True)
 
@@ -112,8 +112,15 @@ def run_study(cfg: RunConfig, out: Path, journal: Path | None = None, log=print)
         seed = STUDY_RANGE[0] + trial.number % (STUDY_RANGE[1] - STUDY_RANGE[0])
         t0 = time.perf_counter()
         record = train_agent(trial_config(cfg, chosen, seed), "ppo", seed, cfg.tune_level, out / "trials" /
-                             f"trial{trial.number}", device["device"], expert)
-        value = float(record["chosen_checkpoint"][PRIMARY_METRIC])
+                             f"trial{trial.number}", device["device"], tuned)
+        # scored on what PPO trained: the cloned checkpoint (timesteps 0) never counts
+        trained = [h for h in record["validation_curve"] if h["timesteps"] > 0]
+        scored = min(trained, key=lambda h: h[PRIMARY_METRIC])
+        value = float(scored[PRIMARY_METRIC])
+        trial.set_user_attr("scored_at_decisions", int(scored["timesteps"]))
+        trial.set_user_attr("trained_best", value)
+        if record["warm_start"]:
+            trial.set_user_attr("cloned_validation", record["warm_start"]["validation_delay_s"])
         trial.set_user_attr("training_seed", seed)
         trial.set_user_attr("train_wall_time_s", round(time.perf_counter() - t0, 2))
         log(f"[arz_rl] trial {trial.number}: validation delay {value:.2f} s/veh with {json.dumps(chosen)}")
@@ -131,8 +138,9 @@ def run_study(cfg: RunConfig, out: Path, journal: Path | None = None, log=print)
     result = {
         "study": cfg.tune_study, "device": device, "journal": str(journal), "level": cfg.tune_level,
         "metric": PRIMARY_METRIC, "direction": "minimize",
-        "scored_on": "validation draws", "timesteps_per_trial": cfg.tune_timesteps, "space": SPACE,
-        "warm_start": {"episodes": cfg.warm_start_episodes, "expert": expert} if expert else None,
+        "scored_on": "validation draws, the best checkpoint PPO trained (never the cloned one)",
+        "timesteps_per_trial": cfg.tune_timesteps, "space": SPACE,
+        "warm_start": {"episodes": cfg.warm_start_episodes, "teacher": cfg.warm_start_teacher} if tuned else None,
         "trials": trials, "best": best,
     }
     (out / contract.TUNING).write_text(json.dumps(contract.stamp(result), indent=2, default=str))

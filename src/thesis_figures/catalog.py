@@ -27,6 +27,7 @@ FIGURES: tuple[Figure, ...] = (
     Figure("learning_curves", "Training", "learning_curves:learning_curves"),
     Figure("controller_comparison", "Evaluation", "comparison:controller_comparison"),
     Figure("sensitivity", "Evaluation", "comparison:sensitivity"),
+    Figure("ablation", "Evaluation", "ablation:ablation"),
     Figure("spacetime_density", "Traffic dynamics", "spacetime:spacetime_density"),
     Figure("spacetime_speed", "Traffic dynamics", "spacetime:spacetime_speed"),
     Figure("queues", "Traffic dynamics", "queues:queues"),

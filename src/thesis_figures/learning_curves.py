@@ -55,7 +55,10 @@ def learning_curves(run_dir: str | Path, window: int = style.SMOOTHING_WINDOW, g
             top.set_ylabel("episode return")
             bottom.set_ylabel("validation delay (s/veh, log)")
         bottom.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:g}"))
-        bottom.set_yscale("log")  # early scorings are an order of magnitude above the kept ones
+        scores = [h["avg_delay_s"] for seeds in curves[level].values() for cv in seeds.values()
+                  for h in cv["validation"]]
+        if scores:  # early scorings are an order of magnitude above the kept ones: a log scale
+            style.log_axis(bottom.yaxis, min(scores), max(scores))
         bottom.locator_params(axis="x", nbins=4)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside upper center", ncols=style.legend_columns(labels))

@@ -101,8 +101,9 @@ def finite_list(values: Any, dotted: str, source: str | Path, min_len: int = 1) 
 
 
 def learning_curves(path: str | Path) -> dict[str, dict[str, dict[str, dict[str, Any]]]]:
-    """{level: {algorithm: {seed: {timesteps, episode_return, validation}}}} from
-    training_metrics.json, checked (``validation``: the checkpoint scores, possibly empty)."""
+    """{level: {agent: {seed: {timesteps, episode_return, validation}}}} from
+    training_metrics.json, checked (``validation``: the checkpoint scores, possibly empty).  An
+    agent that trained for no decisions (an ablation's cloning-only variant) has no curve."""
     data = load_json(path)
     runs = field(data, "runs", path)
     if not runs:
@@ -111,6 +112,8 @@ def learning_curves(path: str | Path) -> dict[str, dict[str, dict[str, dict[str,
     for level, algos in runs.items():
         for algo, seeds in algos.items():
             for seed in seeds:
+                if seeds[seed].get("timesteps", 1) == 0:
+                    continue
                 base = f"runs.{level}.{algo}.{seed}.learning_curve"
                 curve = field(data, base, path)
                 ts = finite_list(curve.get("timesteps"), base + ".timesteps", path, 2)

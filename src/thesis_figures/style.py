@@ -28,7 +28,16 @@ SMOOTHING_WINDOW = 10  #: episodes in the centred moving average of learning cur
 OKABE_ITO = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
 TUNED_GREYS = ["#222222", "#555555", "#808080"]
 REFERENCE_GREY = "#B0B0B0"
-LEARNED = ("ppo", "dqn", "shared_ppo", "maskable_ppo")  #: known learned controllers, in their colour order
+#: known learned controllers (the agents, then the ablation's PPO variants), in their colour order
+LEARNED = ("ppo", "dqn", "ppo_clone_only", "ppo_scratch", "ppo_clone_ppo", "ppo_clone_critic_penalty",
+           "ppo_local_reward", "ppo_shared_reward", "ppo_interval5", "ppo_interval10")
+#: how a controller is named on a figure and in a table
+NAMES = {"ppo": "PPO", "dqn": "DQN", "fixed_time": "fixed-time (tuned)", "max_pressure": "max-pressure (tuned)",
+         "actuated": "actuated (tuned)", "random": "random", "ppo_clone_only": "cloning only",
+         "ppo_scratch": "PPO from scratch", "ppo_clone_ppo": "PPO after cloning",
+         "ppo_clone_critic_penalty": "PPO after cloning, critic, fading penalty",
+         "ppo_local_reward": "PPO, local reward", "ppo_shared_reward": "PPO, corridor reward",
+         "ppo_interval5": "PPO, 5 s decisions", "ppo_interval10": "PPO, 10 s decisions"}
 TUNED = ("fixed_time", "max_pressure", "actuated")  #: the tuned baselines, in their grey order
 DENSITY_CMAP = "viridis"
 SPEED_CMAP = "cividis"
@@ -82,9 +91,31 @@ def color(name: str, kinds: dict[str, str] | None = None) -> str:
 
 def label(name: str, wrap: int | None = None) -> str:
     """How a controller is named on a figure; broken into lines of at most ``wrap`` characters."""
-    text = {"ppo": "PPO", "dqn": "DQN", "fixed_time": "fixed-time (tuned)", "max_pressure": "max-pressure (tuned)",
-            "actuated": "actuated (tuned)", "random": "random"}.get(name, name.replace("_", " "))
+    text = NAMES.get(name, name.replace("_", " "))
     return "\n".join(textwrap.wrap(text, wrap, break_long_words=True)) if wrap else text
+
+
+def log_axis(axis: Any, low: float, high: float, max_labels: int = 6) -> None:
+    """A log scale on ``axis`` (``ax.yaxis``) labelled in plain numbers (20, 50, 100, ...), with
+    the densest 1-2-5 ladder that puts at least two and at most ``max_labels`` labelled ticks
+    inside [``low``, ``high``] (a 1-2-3-5-7 ladder where the data span less than a factor 5)."""
+    import numpy as np
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    axis.axes.set_yscale("log") if axis.axis_name == "y" else axis.axes.set_xscale("log")
+    low, high = max(float(low), 1e-12), max(float(high), float(low) * 1.0001)
+    decades = range(int(np.floor(np.log10(low))) - 1, int(np.ceil(np.log10(high))) + 1)
+    for subs in ((1.0,), (1.0, 3.0), (1.0, 2.0, 5.0), (1.0, 1.5, 2.0, 3.0, 5.0, 7.0),
+                 (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0)):
+        ticks = [m * 10.0**d for d in decades for m in subs]
+        inside = [t for t in ticks if low <= t <= high]
+        if len(inside) >= 2:
+            break
+    while len(inside) > max_labels:  # thin out from the dense end, keeping every other tick
+        inside = inside[::2]
+    axis.set_major_locator(FixedLocator(inside))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def legend_columns(labels: list[str], width: float = FULL_WIDTH, fontsize: float = 7.0) -> int:

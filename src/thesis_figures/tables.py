@@ -175,6 +175,28 @@ def sanity_checks(run_dir: str | Path) -> pd.DataFrame:
     return df
 
 
+def ablation_table(run_dir: str | Path, out: Path) -> pd.DataFrame:
+    """ablation.{csv,tex}: every learned controller at the headline level against the best tuned
+    baseline (:func:`thesis_figures.ablation.ablation_rows`)."""
+    from .ablation import ablation_rows
+
+    df, base = ablation_rows(run_dir)
+    df.drop(columns=["values"]).to_csv(out / "ablation.csv", index=False)
+    shown = pd.DataFrame({
+        "Variant": df["label"],
+        "Delay (s/veh)": [f"{m:.1f} [{lo:.1f}, {hi:.1f}]" for m, lo, hi in zip(df["mean"], df["low"], df["high"],
+                                                                              strict=True)],
+        f"vs {base['label']}": [f"{d:+.1f}" for d in df["diff_vs_best"]],
+        "Trained kept": [f"{k}/{n}" for k, n in zip(df["kept_trained"], df["seeds"], strict=True)],
+        "Final vs best (%)": [_num(v, "{:+.1f}") for v in df["final_above_best_pct"]],
+    })
+    caption = (f"Ablation at the {base['level']} level: mean delay over seeds [95 % interval], difference to "
+               f"the best tuned baseline ({base['label']}, {base['mean']:.1f} s/veh), seeds that kept a checkpoint "
+               "PPO trained, and how far the finished policy's validation delay lies above its best checkpoint's")
+    (out / "ablation.tex").write_text(latex_table(shown, caption, "tab:ablation"))
+    return df
+
+
 def all_tables(run_dir: str | Path, out: str | Path, log: str | Path | None = None) -> None:
     """Every table of a run's results into ``out`` (what it prints also into ``log``)."""
     from .logs import logged
@@ -184,6 +206,7 @@ def all_tables(run_dir: str | Path, out: str | Path, log: str | Path | None = No
         out.mkdir(parents=True, exist_ok=True)
         controller_tables(run_dir / contract.EVALUATION, out)
         hyperparameter_table(run_dir / contract.TRAINING, out)
+        ablation_table(run_dir, out)
         if (run_dir / contract.VALIDATION_DIR).exists():
             riemann_tables(run_dir / contract.VALIDATION_DIR, out)
         checks = sanity_checks(run_dir)
