@@ -283,3 +283,27 @@ def test_results_carry_their_schema_version_and_readers_refuse_another(tiny_run,
     with pytest.raises(ResultsError, match=rf"results of schema {SCHEMA_VERSION - 1}; this code reads schema "
                                            rf"{SCHEMA_VERSION}: run the experiment again"):
         results.evaluation(old / EVALUATION)
+
+
+def test_the_chapter_check_names_an_overfull_table_and_an_unreferenced_label(tmp_path):
+    from thesis_figures.chapter import overfull_boxes, unreferenced_labels
+
+    log = ("(./chapter.tex (./numbers.tex) [1] (/r/tables/rl_vs_baselines.tex\n"
+           "Overfull \\hbox (131.74915pt too wide) in alignment at lines 9--22\n []\n)"
+           "\nOverfull \\hbox (0.5pt too wide) in paragraph at lines 40--45\n")
+    assert overfull_boxes(log) == ["rl_vs_baselines.tex (in alignment at lines 9--22): 131.7 pt too wide"]
+    (tmp_path / "chapter.tex").write_text("See Figure~\\ref{fig:a} and Table~\\ref{tab:b}.")
+    aux = tmp_path / "chapter.aux"
+    aux.write_text("\\newlabel{fig:a}{{5.1}{3}}\n\\newlabel{tab:b}{{5.1}{4}}\n\\newlabel{fig:c}{{5.2}{5}}\n"
+                   "\\newlabel{ch:x}{{5}{1}}\n")
+    assert unreferenced_labels(aux, tmp_path) == ["fig:c"]
+
+
+def test_tables_print_settings_in_words_and_align_numbers_with_a_real_minus(tiny_run, tmp_path):
+    tables.all_tables(tiny_run, tmp_path)
+    tuned = (tmp_path / "tuned_baselines.tex").read_text()
+    assert "green\\_wave" not in tuned and "cycle " in tuned and "s/lane" in tuned
+    rl = (tmp_path / "rl_vs_baselines.tex").read_text()
+    assert "D{.}{.}{-1}" in rl and "\\raggedright" in rl
+    assert tables.setting_text({"min_green": 15.0, "gap": 2.5, "step": 2.5, "green_wave": True}) == \
+        "min. green 15 s, gap 2.5 s/lane, green wave"

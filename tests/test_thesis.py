@@ -72,6 +72,13 @@ def test_the_chapter_prints_the_numbers_of_the_json(repo):
     assert f"{numbers['DelayHeadlinePPO']['value']:.1f}" in text
     assert text.count(f"commit{summary['commit'][:10]}") >= 5  # the front matter and every figure's caption
     assert "??" not in text
+    # every word inside the text block (A4, 27.5 mm margins: x from 78 to 517 pt)
+    boxes = subprocess.run(["pdftotext", "-bbox", str(repo / CHAPTER), "-"], capture_output=True, text=True,
+                           check=True).stdout
+    outside = [(w, x0, x1) for x0, x1, w in re.findall(r'xMin="([\d.]+)" yMin="[\d.]+" xMax="([\d.]+)" '
+                                                         r'yMax="[\d.]+">([^<]*)<', boxes)
+               if float(x0) < 78.0 - 1.0 or float(x1) > 517.0 + 1.0]
+    assert not outside, outside[:10]
 
 
 def test_prose_rebuilds_the_pdf_only_and_a_figure_its_figure_and_the_pdf(repo):

@@ -34,6 +34,36 @@ def _first_error(log_text: str) -> str:
     return "latexmk failed (see the log)"
 
 
+OVERFULL = re.compile(r"Overfull \\hbox \((\d+(?:\.\d+)?)pt too wide\) (in [^\n]*?lines \d+--\d+)")
+OPENED = re.compile(r"\(([^()\s]+\.tex)")
+MAX_OVERFULL_PT = 1.0
+
+
+def overfull_boxes(log_text: str, limit: float = MAX_OVERFULL_PT) -> list[str]:
+    """Every ``Overfull \\hbox`` wider than ``limit`` pt in a LaTeX log, named by the file LaTeX
+    was reading (a table's own .tex, or the chapter) and its lines: ``rl_vs_baselines.tex
+    (in alignment at lines 9--22): 131.7 pt too wide``."""
+    found = []
+    for m in OVERFULL.finditer(log_text):
+        if float(m.group(1)) <= limit:
+            continue
+        files = OPENED.findall(log_text, 0, m.start())
+        where = Path(files[-1]).name if files else "?"
+        found.append(f"{where} ({m.group(2)}): {float(m.group(1)):.1f} pt too wide")
+    return found
+
+
+def unreferenced_labels(aux: Path, sources: Path) -> list[str]:
+    """The figure and table labels (``fig:…``, ``tab:…``) of a built document that no ``\\ref``
+    in the sources' .tex files points to."""
+    if not aux.exists():
+        return []
+    labels = re.findall(r"\\newlabel\{((?:fig|tab):[^}]+)\}", aux.read_text(errors="replace"))
+    prose = "".join(p.read_text(errors="replace") for p in sources.glob("*.tex"))
+    referenced = set(re.findall(r"\\(?:auto|page|c|C)?ref\{([^}]+)\}", prose))
+    return sorted({label for label in labels if label not in referenced})
+
+
 def build(sources: str | Path, numbers: str | Path, figures: str | Path, tables: str | Path, pdf: str | Path,
           epoch: int | None = None, log: str | Path | None = None, main: str = "chapter.tex") -> None:
     """Compile ``sources/<main>`` with ``numbers`` into ``pdf`` (see the module docstring)."""
@@ -63,6 +93,14 @@ def build(sources: str | Path, numbers: str | Path, figures: str | Path, tables:
         if unresolved:
             raise ResultsError(f"{Path(sources) / main}: undefined reference(s) {', '.join(unresolved)}: "
                                "fix the \\ref or \\cite (the PDF would print ??)")
+        too_wide = overfull_boxes(text)
+        if too_wide:
+            raise ResultsError(f"{Path(sources) / main}: text runs past the text block: {'; '.join(too_wide)} "
+                               "(a table: fewer or narrower columns; a paragraph: rephrase or allow a break)")
+        unreferenced = unreferenced_labels(work / Path(main).with_suffix(".aux"), Path(sources))
+        if unreferenced:
+            raise ResultsError(f"{Path(sources) / main}: {', '.join(unreferenced)} never referenced in the prose: "
+                               "add a \\ref to each (every figure and table is discussed)")
         staged = pdf.with_suffix(".pdf.tmp")
         shutil.copy2(work / Path(main).with_suffix(".pdf"), staged)
         staged.replace(pdf)

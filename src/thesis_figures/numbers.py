@@ -172,6 +172,7 @@ def collect(run_dir: str | Path) -> dict[str, dict[str, Any]]:
             effort = tuned.get("effort")
             if effort:
                 put(f"TuningSettings{macro_word(level)}{macro_word(base)}", effort["settings"])
+    put("RunProvenance", None, f"Run {numbers['RunId']['text']}, commit {numbers['RunCommit']['text']}.")
     put("FigureProvenance", None, f"Run {numbers['RunId']['text']}, commit {numbers['RunCommit']['text']}, "
                                   f"$n = {facts['seeds']}$ training seeds, {len(sets['test'])} test draws.")
     return numbers

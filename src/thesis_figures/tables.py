@@ -19,16 +19,58 @@ METRIC_LABELS = {
 
 
 def _tex_escape(text: Any) -> str:
-    return str(text).replace("_", r"\_").replace("%", r"\%")
+    return str(text).replace("_", r"\_").replace("%", r"\%").replace("&", r"\&")
 
 
-def latex_table(df: pd.DataFrame, caption: str, label: str) -> str:
-    """A booktabs table of ``df`` (cells already formatted as strings)."""
-    cols = "l" + "r" * (df.shape[1] - 1)
-    lines = [r"\begin{table}[htbp]", r"\centering", rf"\caption{{{_tex_escape(caption)}}}", rf"\label{{{label}}}",
-             rf"\begin{{tabular}}{{{cols}}}", r"\toprule", " & ".join(_tex_escape(c) for c in df.columns) + r" \\",
-             r"\midrule"]
-    lines += [" & ".join(_tex_escape(v) for v in row) + r" \\" for row in df.itertuples(index=False)]
+#: how a baseline's setting reads in a table: one entry per parameter (None: not shown)
+SETTING_NAMES: dict[str, Any] = {
+    "cycle": "cycle {:g} s", "green_wave": lambda v: "green wave" if v else "no green wave",
+    "interval": "every {:g} s", "min_green": "min. green {:g} s", "max_green": "max. green {:g} s",
+    "gap": "gap {:g} s/lane", "threshold": "threshold {:g} pc", "step": None, "detector_m": None,
+}
+
+
+def setting_text(params: dict[str, Any]) -> str:
+    """A tuned setting in words (:data:`SETTING_NAMES`), e.g. ``min. green 15 s, gap 2.5 s/lane``."""
+    parts = []
+    for key, value in params.items():
+        if value is None or (isinstance(value, float) and pd.isna(value)):
+            continue
+        name = SETTING_NAMES.get(key, key.replace("_", " ") + " {}")
+        if name is not None:
+            parts.append(name(value) if callable(name) else name.format(value))
+    return ", ".join(parts)
+
+
+def _num_cell(text: str) -> str:
+    """A cell of a decimal-aligned column: a number goes in math mode (a real minus sign), words
+    are centred across the column."""
+    t = str(text).strip()
+    if t.replace(".", "", 1).replace("-", "", 1).replace("+", "", 1).replace("<", "", 1).isdigit():
+        return t.replace("<", r"{<}")
+    return rf"\multicolumn{{1}}{{c}}{{{_tex_escape(t)}}}"
+
+
+def latex_table(df: pd.DataFrame, caption: str, label: str, numeric: tuple[str, ...] = (),
+                widths: dict[str, str] | None = None) -> str:
+    """A booktabs table of ``df`` (cells already formatted as strings) sized for the text block:
+    ``numeric`` columns aligned on the decimal point with a real minus sign (dcolumn), text
+    columns left-aligned (``widths``: a column's paragraph width, e.g. ``3cm``, where it may
+    wrap, ragged right), small type (footnote size past six columns).  The chapter's build fails
+    on a table that still runs past the text block (:func:`thesis_figures.chapter.overfull_boxes`)."""
+    widths = widths or {}
+    spec = "".join(r"D{.}{.}{-1}" if c in numeric else
+                   (rf">{{\raggedright\arraybackslash}}p{{{widths[c]}}}" if c in widths else "l")
+                   for c in df.columns)
+    size = r"\footnotesize" if df.shape[1] > 6 else r"\small"
+    head = " & ".join(rf"\multicolumn{{1}}{{c}}{{{_tex_escape(c)}}}" if c in numeric else _tex_escape(c)
+                      for c in df.columns)
+    lines = [r"\begin{table}[htbp]", r"\centering", size, r"\setlength{\tabcolsep}{3.5pt}",
+             rf"\caption{{{_tex_escape(caption)}}}", rf"\label{{{label}}}",
+             rf"\begin{{tabular}}{{{spec}}}", r"\toprule", head + r" \\", r"\midrule"]
+    for row in df.itertuples(index=False):
+        cells = [_num_cell(v) if c in numeric else _tex_escape(v) for c, v in zip(df.columns, row, strict=True)]
+        lines.append(" & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
     return "\n".join(lines)
 
@@ -76,34 +118,37 @@ def controller_tables(evaluation_path: str | Path, out: Path) -> tuple[pd.DataFr
     comparisons = pd.DataFrame(comp)
     comparisons.to_csv(out / "rl_vs_baselines.csv", index=False)
     primary = comparisons[comparisons["family"] == "primary"]
+    seeds = sorted(set(primary["n"].astype(int)))
     tex = pd.DataFrame({
         "Level": primary["level"], "Agent": primary["agent"].map(style.label),
         "Baseline": primary["baseline"].map(style.label),
-        "Difference (s/veh)": [f"{d:+.1f} [{_num(lo, '{:+.1f}')}, {_num(hi, '{:+.1f}')}]" for d, lo, hi in
-                               zip(primary["diff_mean"], primary["diff_ci95_low"], primary["diff_ci95_high"],
-                                   strict=True)],
-        "Improvement (%)": primary["improvement_pct"].map(lambda v: _num(v)),
-        "p (t)": primary["p_ttest"].map(lambda v: _p(None if pd.isna(v) else v)),
-        "p (Wilcoxon)": primary["p_wilcoxon"].map(lambda v: _p(None if pd.isna(v) else v)),
-        "p (Holm)": primary["p_holm"].map(lambda v: _p(None if pd.isna(v) else v)),
-        "n": primary["n"],
+        "Diff.": primary["diff_mean"].map(lambda v: _num(v, "{:+.1f}")),
+        "Low": primary["diff_ci95_low"].map(lambda v: _num(v, "{:+.1f}")),
+        "High": primary["diff_ci95_high"].map(lambda v: _num(v, "{:+.1f}")),
+        "Impr.": primary["improvement_pct"].map(lambda v: _num(v, "{:+.1f}")),
+        "p": primary["p_holm"].map(lambda v: _p(None if pd.isna(v) else v)),
     })
     (out / "rl_vs_baselines.tex").write_text(latex_table(
-        tex, "Delay per vehicle: every agent against every tuned baseline (paired over the test draws, at seed "
-        "level; Holm-Bonferroni over this primary family)", "tab:rl-vs-baselines"))
+        tex, "Delay per vehicle, every agent against every tuned baseline: difference agent - baseline (Diff., "
+        "s/veh) with its 95 % interval over the training seeds (Low, High), the improvement in % (Impr., "
+        "positive: the agent is better), and p, the paired t-test's at seed level Holm-Bonferroni adjusted over "
+        f"this family; n = {', '.join(map(str, seeds))} training seeds. The unadjusted t- and Wilcoxon p are in "
+        "rl_vs_baselines.csv", "tab:rl-vs-baselines", numeric=("Diff.", "Low", "High", "Impr.", "p"),
+        widths={"Agent": "2.3cm", "Baseline": "2.1cm"}))
     tuned = pd.DataFrame(tuned_rows)
     tuned.to_csv(out / "tuned_baselines.csv", index=False)
     tuned_tex = pd.DataFrame({
         "Level": tuned["level"], "Baseline": tuned["baseline"].map(style.label),
-        "Chosen setting": [", ".join(f"{k[6:]} {v:g}" if isinstance(v, float) else f"{k[6:]} {v}"
-                                     for k, v in r.items() if k.startswith("param_") and not pd.isna(v))
+        "Chosen setting": [setting_text({k[6:]: v for k, v in r.items() if k.startswith("param_")})
                            for r in tuned.to_dict("records")],
         "Validation delay (s/veh)": tuned["validation_avg_delay_s"].map("{:.1f}".format),
-        "Settings tried": tuned["settings_tried"],
+        "Settings tried": tuned["settings_tried"].astype(str),
     })
     (out / "tuned_baselines.tex").write_text(latex_table(
-        tuned_tex, "Baselines tuned on the validation draws (the setting with the lowest mean delay)",
-        "tab:tuned-baselines"))
+        tuned_tex, "Baselines tuned on the validation draws: the setting with the lowest mean delay, that delay, and "
+        "the settings tried (pc: passenger-car units; gaps per lane)", "tab:tuned-baselines",
+        numeric=("Validation delay (s/veh)", "Settings tried"),
+        widths={"Baseline": "2.4cm", "Chosen setting": "4.6cm"}))
     sens = primary[["level", "agent", "baseline", "improvement_pct", "diff_mean", "diff_ci95_low", "diff_ci95_high",
                     "baseline_mean", "p_holm", "significant", "n"]]
     sens.to_csv(out / "sensitivity.csv", index=False)
@@ -184,16 +229,19 @@ def ablation_table(run_dir: str | Path, out: Path) -> pd.DataFrame:
     df.drop(columns=["values"]).to_csv(out / "ablation.csv", index=False)
     shown = pd.DataFrame({
         "Variant": df["label"],
-        "Delay (s/veh)": [f"{m:.1f} [{lo:.1f}, {hi:.1f}]" for m, lo, hi in zip(df["mean"], df["low"], df["high"],
-                                                                              strict=True)],
-        f"vs {base['label']}": [f"{d:+.1f}" for d in df["diff_vs_best"]],
-        "Trained kept": [f"{k}/{n}" for k, n in zip(df["kept_trained"], df["seeds"], strict=True)],
-        "Final vs best (%)": [_num(v, "{:+.1f}") for v in df["final_above_best_pct"]],
+        "Delay": df["mean"].map("{:.1f}".format), "Low": df["low"].map("{:.1f}".format),
+        "High": df["high"].map("{:.1f}".format), "Diff.": df["diff_vs_best"].map("{:+.1f}".format),
+        "Kept": [f"{k}/{n}" for k, n in zip(df["kept_trained"], df["seeds"], strict=True)],
+        "Final (%)": [_num(v, "{:+.1f}") for v in df["final_above_best_pct"]],
     })
-    caption = (f"Ablation at the {base['level']} level: mean delay over seeds [95 % interval], difference to "
-               f"the best tuned baseline ({base['label']}, {base['mean']:.1f} s/veh), seeds that kept a checkpoint "
-               "PPO trained, and how far the finished policy's validation delay lies above its best checkpoint's")
-    (out / "ablation.tex").write_text(latex_table(shown, caption, "tab:ablation"))
+    caption = (f"Ablation at the {base['level']} level: mean delay (s/veh) over training seeds with its 95 % "
+               f"interval (Low, High), the difference to the best tuned baseline ({base['label']}, "
+               f"{base['mean']:.1f} s/veh; Diff.), the seeds that kept a checkpoint PPO trained rather than the "
+               "cloned one (Kept), and how far the finished policy's validation delay lies above its best "
+               "checkpoint's (Final, %)")
+    (out / "ablation.tex").write_text(latex_table(shown, caption, "tab:ablation",
+                                                  numeric=("Delay", "Low", "High", "Diff.", "Final (%)"),
+                                                  widths={"Variant": "5cm"}))
     return df
 
 
