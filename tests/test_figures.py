@@ -307,3 +307,48 @@ def test_tables_print_settings_in_words_and_align_numbers_with_a_real_minus(tiny
     assert "D{.}{.}{-1}" in rl and "\\raggedright" in rl
     assert tables.setting_text({"min_green": 15.0, "gap": 2.5, "step": 2.5, "green_wave": True}) == \
         "min. green 15 s, gap 2.5 s/lane, green wave"
+
+
+@pytest.mark.parametrize("name", FIGS)
+@pytest.mark.parametrize("case", ["quick", "worst"])
+def test_no_figure_has_a_defect_a_reader_would_circle(name, case, tiny_run, worst_case, tmp_path):
+    """Log axes labelled inside their data, no marker on an axis line, a key for every kind of
+    mark, a provenance line of at least 6 pt at the printed size (style.figure_problems)."""
+    import matplotlib.pyplot as plt
+
+    from thesis_figures import style
+
+    fig = catalog.build(name, tiny_run if case == "quick" else worst_case)
+    try:
+        fig.savefig(tmp_path / "f.png", dpi=50)
+        from PIL import Image
+
+        width_in = Image.open(tmp_path / "f.png").size[0] / 50
+        assert style.figure_problems(fig, width_in) == []
+    finally:
+        plt.close(fig)
+
+
+def test_the_figure_checks_catch_each_defect():
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import LineCollection
+
+    from thesis_figures import style
+
+    style.apply()
+    fig, axes = style.figure(1, 3)
+    log, edge, keyless = axes[0]
+    log.plot([12, 13, 14], [12.0, 13.0, 14.0])
+    log.set_yscale("log")  # 12-14 on a log axis: matplotlib labels no tick inside it
+    edge.scatter([0.0, 1.0], [0.5, 0.5], s=40)
+    edge.set_xlim(0.0, 1.0)  # the first point sits on the left axis line
+    keyless.add_collection(LineCollection([[(0, 0), (0, 1)]], colors="#FF33FF"))
+    keyless.plot([0, 1], [0, 1])
+    style.add_footer(fig, "run x · commit y")
+    fig._supxlabel.set_fontsize(5)
+    problems = style.figure_problems(fig)
+    plt.close(fig)
+    assert any("log y axis has" in p for p in problems), problems
+    assert any("touches the left axis line" in p for p in problems), problems
+    assert any("no key" in p for p in problems), problems
+    assert any("provenance line prints at 5.0 pt" in p for p in problems), problems

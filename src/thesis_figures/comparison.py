@@ -52,7 +52,7 @@ def controller_comparison(run_dir: str | Path) -> plt.Figure:
         text = style.label(name, wrap=LABEL_WRAP)
         if best and kinds[name] == "rl":
             cmp = lv["comparisons"][name][best]["avg_delay_s"]
-            text += f"\n(p_H {_p(cmp['p_holm'])}{'*' if cmp['significant'] else ''})"
+            text += f"\n($p_\\mathrm{{H}}$ {_p(cmp['p_holm'])}{'*' if cmp['significant'] else ''})"
         tick_labels.append(text)
     lines = max(t.count("\n") + 1 for t in tick_labels)
     style.apply()
@@ -72,18 +72,22 @@ def controller_comparison(run_dir: str | Path) -> plt.Figure:
             c = ctrls[name]
             s = c["summary"][metric]
             col = style.color(name, kinds)
-            ax.plot([s["ci95_low"], s["ci95_high"]], [yi, yi], color=col, lw=1.6, zorder=3)
-            ax.scatter([s["mean"]], [yi], s=22, marker="D" if c["kind"] == "rl" else "o", color=col,
-                       edgecolor="white", lw=0.5, zorder=4)
+            # the mean a hollow mark, the interval drawn over it with end caps: a narrow interval
+            # (agents over a few seeds) still shows beside its mark
+            ax.scatter([s["mean"]], [yi], s=22, marker="D" if c["kind"] == "rl" else "o", facecolor="white",
+                       edgecolor=col, lw=1.0, zorder=3)
+            ax.errorbar([s["mean"]], [yi], xerr=[[s["mean"] - s["ci95_low"]], [s["ci95_high"] - s["mean"]]],
+                        fmt="none", ecolor=col, elinewidth=1.4, capsize=2.5, capthick=1.2, zorder=4)
         ax.set_xlabel(label)
         ax.grid(axis="y", visible=False)
+        ax.margins(x=0.08)  # no mark on an axis line
         ax.locator_params(axis="x", nbins=3)
     axes[0, 0].set_yticks(y, tick_labels)
     axes[0, 0].set_ylim(-0.6, len(names) - 0.4)
     n_seeds = max((len(c["per_seed"]) for c in ctrls.values() if c["kind"] == "rl"), default=0)
     n_draws = len(data["protocol"]["seed_sets"]["test"])
     fig.suptitle(f"{level} demand · agents: n = {n_seeds} seeds · baselines: n = {n_draws} test draws · "
-                 f"p_H: delay vs {style.label(best) if best else '-'}, Holm", fontsize=7)
+                 f"$p_\\mathrm{{H}}$: delay vs {style.label(best) if best else '-'}, Holm-adjusted", fontsize=7)
     return fig
 
 
@@ -117,6 +121,7 @@ def sensitivity(run_dir: str | Path) -> plt.Figure:
                            color=col if cmp["significant"] else "white", edgecolor=col, lw=1.0, zorder=3,
                            label=key if i == 0 and ax is axes[0, 0] else None)
         ax.set_xticks(x, levels)
+        ax.set_xlim(-0.6, len(levels) - 0.4)  # every mark clear of the axis lines
         ax.set_title(style.label(f"vs {style.label(base)}", wrap=LABEL_WRAP))
         ax.set_xlabel("demand level")
         ax.grid(axis="x", visible=False)

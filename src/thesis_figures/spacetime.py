@@ -8,6 +8,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.collections import LineCollection
+from matplotlib.lines import Line2D
 
 from arz_rl import results as contract
 
@@ -49,13 +50,17 @@ def hovmoller(run_dir: str | Path, quantity: str) -> plt.Figure:
                                  vmin=0.0, vmax=vmax, rasterized=True)
             _phase_marks(ax, t_min, tr["junction_x"] / 1000.0, tr["phase"])
             ax.grid(False)
-        axes[r, 0].set_ylabel(f"{style.label(name, wrap=18)}\ntime (min)")
-    axes[0, 0].set_title("motorcycles")
-    axes[0, 1].set_title("cars")
+        axes[r, 0].set_ylabel("time (min)")
+        axes[r, 0].set_title(style.label(name), loc="left", fontsize=7)  # the row's controller, on one line
+    axes[0, 0].set_title("motorcycles", loc="right")
+    axes[0, 1].set_title("cars", loc="right")
     for ax in axes[-1]:
         ax.set_xlabel("distance (km)")
     fig.colorbar(mesh, ax=axes, label=f"{'density' if quantity == 'rho' else 'speed'} ({unit})", shrink=0.8)
-    fig.suptitle(f"{level} demand, test draw {evaluation['protocol']['seed_sets']['test'][0]}", fontsize=7)
+    marks = [Line2D([], [], color=col, lw=2.0, label=style.PHASE_NAMES[v]) for v, col in style.PHASE_COLORS.items()]
+    fig.legend(handles=marks, loc="outside upper center", ncols=2,
+               title=f"{level} demand, test draw {evaluation['protocol']['seed_sets']['test'][0]}; at each stop line:",
+               title_fontsize=7)
     return fig
 
 

@@ -24,6 +24,7 @@ from matplotlib.legend import Legend  # noqa: E402
 
 FULL_WIDTH = 6.1  #: in: 210 mm - 2 x 27.5 mm margins
 HALF_WIDTH = 3.0  #: in: one column of two
+FOOTER_PT = 7.0  #: the provenance line's size: at least 6 pt once the figure is scaled to the text width
 SMOOTHING_WINDOW = 10  #: episodes in the centred moving average of learning curves
 OKABE_ITO = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
 TUNED_GREYS = ["#222222", "#555555", "#808080"]
@@ -41,7 +42,10 @@ NAMES = {"ppo": "PPO", "dqn": "DQN", "fixed_time": "fixed-time (tuned)", "max_pr
 TUNED = ("fixed_time", "max_pressure", "actuated")  #: the tuned baselines, in their grey order
 DENSITY_CMAP = "viridis"
 SPEED_CMAP = "cividis"
-PHASE_COLORS = {1: "#E8001C", -1: "#BDBDBD"}  #: main street at a stop line: red, lost time (green: no mark)
+#: the main street at a stop line: red while it has red, magenta during the lost time (yellow and
+#: all-red), no mark while it flows; neither viridis nor cividis uses these colours
+PHASE_COLORS = {1: "#E8001C", -1: "#FF33FF"}
+PHASE_NAMES = {1: "main street red", -1: "lost time (yellow, all-red)"}
 
 
 def apply() -> None:
@@ -139,7 +143,7 @@ def save(fig: plt.Figure, pdf: str | Path, png: str | Path, footer: str | None =
 def add_footer(fig: plt.Figure, footer: str) -> None:
     """The provenance line in small print under everything: the figure's ``supxlabel``, which the
     constrained layout every figure uses keeps clear of the axes and inside the figure."""
-    fig.supxlabel(footer, x=0.0, ha="left", fontsize=5, color="0.35")
+    fig.supxlabel(footer, x=0.0, ha="left", fontsize=FOOTER_PT, color="0.3")
 
 
 def figure(nrows: int = 1, ncols: int = 1, width: float = FULL_WIDTH, height: float = 2.5, **kwargs: Any):
@@ -197,3 +201,87 @@ def text_problems(fig: plt.Figure, tolerance: float = 1.0) -> list[str]:
             if (min(a.x1, b.x1) - max(a.x0, b.x0) > tolerance and min(a.y1, b.y1) - max(a.y0, b.y0) > tolerance):
                 problems.append(f"{wa} overlaps {wb}")
     return problems
+
+
+def figure_problems(fig: plt.Figure, printed_width_in: float | None = None) -> list[str]:
+    """What a reader would circle on ``fig``, beyond text overlaps (:func:`text_problems`):
+
+    - a log axis with fewer than two labelled ticks inside its data's range;
+    - a marker (a scatter point or a line's marker) touching a visible axis line;
+    - a kind of mark without a key: a line collection (stop-line marks) whose colour no legend
+      entry shows;
+    - the provenance line smaller than 6 pt once the figure is scaled to the text width
+      (``printed_width_in``: the width of the saved figure, in; default its own width).
+    """
+    import numpy as np
+    from matplotlib.collections import LineCollection, PathCollection
+    from matplotlib.colors import to_hex
+
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    problems = []
+    legend_colours = set()
+    for legend in [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend())]:
+        for handle in legend.legend_handles:
+            for getter in ("get_color", "get_facecolor", "get_edgecolor"):
+                try:
+                    colours = np.atleast_2d(getattr(handle, getter)()) if getter != "get_color" else \
+                        [getattr(handle, getter)()]
+                    legend_colours |= {to_hex(c) for c in colours if len(np.atleast_1d(c))}
+                except (AttributeError, ValueError, TypeError):
+                    pass
+    for k, ax in enumerate(fig.axes):
+        if not ax.get_visible() or not ax.has_data():
+            continue
+        for name, scale, axis, (lo, hi) in (("x", ax.get_xscale(), ax.xaxis, ax.dataLim.intervalx),
+                                            ("y", ax.get_yscale(), ax.yaxis, ax.dataLim.intervaly)):
+            if scale != "log" or not np.isfinite([lo, hi]).all():
+                continue
+            labelled = [t for t in axis.get_major_ticks() if t.label1.get_visible() and t.label1.get_text()
+                        and lo * (1 - 1e-9) <= t.get_loc() <= hi * (1 + 1e-9)]
+            if len(labelled) < 2:
+                problems.append(f"axes {k}: log {name} axis has {len(labelled)} labelled tick(s) inside its data "
+                                f"[{lo:g}, {hi:g}]")
+        box = ax.get_window_extent(renderer)
+        edges = {side: spine.get_visible() for side, spine in ax.spines.items()}
+        # error bars draw line collections too: an interval, keyed by its mark, not a kind of mark
+        in_containers = {id(a) for c in ax.containers for part in c for a in np.atleast_1d(part)
+                         if part is not None}
+        for artist in ax.collections:
+            if isinstance(artist, PathCollection) and len(artist.get_offsets()):
+                sizes = np.broadcast_to(np.atleast_1d(artist.get_sizes()), (len(artist.get_offsets()),))
+                points = artist.get_offset_transform().transform(artist.get_offsets())
+                radius = np.sqrt(sizes) / 2 * fig.dpi / 72.0
+                problems += _touching(k, points, radius, box, edges)
+            if isinstance(artist, LineCollection) and len(artist.get_segments()) and id(artist) not in in_containers:
+                colours = {to_hex(c) for c in artist.get_colors()}
+                if not colours & legend_colours and colours - {"#000000"}:
+                    problems.append(f"axes {k}: marks coloured {sorted(colours)} have no key in any legend")
+        for line in ax.lines:
+            if line.get_marker() not in (None, "", "None", " ") and len(line.get_xydata()):
+                points = line.get_transform().transform(line.get_xydata())
+                radius = np.full(len(points), line.get_markersize() / 2 * fig.dpi / 72.0)
+                problems += _touching(k, points, radius, box, edges)
+    footer = fig._supxlabel  # the provenance line (add_footer)
+    if footer is not None and footer.get_text():
+        scale = FULL_WIDTH / (printed_width_in or fig.get_figwidth())
+        printed = footer.get_fontsize() * min(1.0, scale)
+        if printed < 6.0:
+            problems.append(f"the provenance line prints at {printed:.1f} pt (< 6 pt)")
+    return sorted(set(problems))
+
+
+def _touching(k: int, points: Any, radius: Any, box: Any, edges: dict[str, bool]) -> list[str]:
+    """The markers at ``points`` (display px) of radius ``radius`` that reach a visible axis line of ``box``."""
+    import numpy as np
+
+    out = []
+    finite = np.isfinite(points).all(axis=1)
+    x, y, r = points[finite, 0], points[finite, 1], radius[finite]
+    inside_y = (y >= box.y0 - r) & (y <= box.y1 + r)
+    inside_x = (x >= box.x0 - r) & (x <= box.x1 + r)
+    for side, hit in (("left", inside_y & (np.abs(x - box.x0) < r)), ("right", inside_y & (np.abs(x - box.x1) < r)),
+                      ("bottom", inside_x & (np.abs(y - box.y0) < r)), ("top", inside_x & (np.abs(y - box.y1) < r))):
+        if edges.get(side) and hit.any():
+            out.append(f"axes {k}: a marker touches the {side} axis line")
+    return out

@@ -12,7 +12,10 @@ from arz_rl import results as contract
 
 from . import results, style
 
-CASE_COLORS = style.OKABE_ITO + ["#7F7F7F"]
+#: the convergence panel's cases: neither the profiles' blue and vermillion (which mean cars and
+#: motorcycles above) nor a pale yellow; each case has its own marker as well
+CASE_COLORS = ["#009E73", "#CC79A7", "#56B4E9", "#000000", "#7F7F7F", "#8C564B", "#17BECF", "#9467BD", "#BCBD22"]
+CASE_MARKERS = ["o", "s", "^", "v", "D", "P", "X", "<", ">"]
 
 
 def riemann(run_dir: str | Path) -> plt.Figure:
@@ -57,8 +60,8 @@ def riemann(run_dir: str | Path) -> plt.Figure:
             g = table[(table["case"] == case) & (table["scheme"] == scheme)].sort_values("n_cells")
             if g.empty:
                 continue
-            line, = ax.loglog(g["n_cells"], g["l1_error"], marker="o", ms=2, lw=0.8, ls=ls,
-                              color=CASE_COLORS[k % len(CASE_COLORS)])
+            line, = ax.loglog(g["n_cells"], g["l1_error"], marker=CASE_MARKERS[k % len(CASE_MARKERS)], ms=3,
+                              lw=0.8, ls=ls, color=CASE_COLORS[k % len(CASE_COLORS)])
             if scheme == "muscl_rk2":
                 order = g["order"].dropna()
                 handles.append((line, f"{case.replace('_', ' ')} ({order.iloc[-1]:.2f})" if len(order) else case))
