@@ -116,10 +116,12 @@ def test_the_headline_level_is_oversaturated_under_the_best_tuned_baseline(full_
         spill = max(spill, float(((pce[0] * f[inner, 0, 0] + pce[1] * f[inner, 2, 0]) / sim.rho_jam).max()))
     assert queues[900] < queues[1800] < queues[2700] <= queues[3600] + 50.0 and queues[2700] > 300.0, queues
     assert spill > 0.8, spill
-    # and at the other levels the best tuned baseline keeps up: no entry queue left at the end
+    # and at the other levels the best tuned baseline keeps up: the corridor empties soon after the
+    # demand period, its queues adding little delay past it
     for other in ("under", "near"):
         t = min(tuned[other].values(), key=lambda t: t["validation"][PRIMARY_METRIC])
-        assert t["validation"]["vehicles_left"] < 5.0 and t["validation"]["clearance_s"] < 600.0, (other, t["params"])
+        v = t["validation"]
+        assert v["vehicles_left"] < 1.0 and v[PRIMARY_METRIC] < 1.05 * v["avg_delay_demand_s"], (other, v)
 
 
 def test_the_crossed_bootstrap_has_the_variance_of_a_crossed_design_and_covers():

@@ -27,8 +27,8 @@ from workflow_helpers import (
 )
 
 pytestmark = pytest.mark.slow
-FIGURES = ("learning_curves", "controller_comparison", "sensitivity", "spacetime_density", "spacetime_speed", "queues",
-           "riemann")
+FIGURES = ("learning_curves", "controller_comparison", "sensitivity", "ablation", "spacetime_density",
+           "spacetime_speed", "queues", "riemann")
 FIGURE_RULES = sorted([*FIGURES, "tables", "plots"])
 CHAIN = sorted(["sync", "render", "push", "poll", "download", *FIGURE_RULES])
 PLOTS = "results/quick/plots"
@@ -275,3 +275,43 @@ def test_an_optuna_study_of_two_parallel_kernels_feeds_the_runs_that_ask_for_it(
     assert parameters["timesteps"] == {"ppo": 128, "dqn": 150}  # what the mode's own config says still wins,
     assert parameters["ppo"]["n_steps"] == 64 and parameters["ppo"]["n_epochs"] == 2  # key by key:
     assert parameters["ppo"]["learning_rate"] == best["parameters"]["ppo"]["learning_rate"]  # the rest is tuned
+
+
+TOY_BACKEND = '''"""A toy backend for the extension test: the local backend under another name."""
+
+from .local import LocalBackend
+
+
+class ToyBackend(LocalBackend):
+    name = "toy"
+    settings_schema = {"type": "object", "additionalProperties": False, "properties": {}}
+
+    def launch(self, kernel_dir, run_dir):
+        return {**super().launch(kernel_dir, run_dir), "backend": self.name}
+
+
+BACKEND = ToyBackend
+'''
+
+
+@pytest.mark.slow
+def test_a_new_backend_is_one_file_and_one_registry_line(tmp_path):
+    """The README's promise: a backend is a module and a line in the registry; no rule, profile or
+    schema names it.  A copy of the repository gets a toy backend that way and runs the chain."""
+    repo = make_repo(tmp_path / "repo")
+    (repo / "src" / "kernel_runner" / "backends" / "toy.py").write_text(TOY_BACKEND)
+    registry = repo / "src" / "kernel_runner" / "backends" / "__init__.py"
+    text = registry.read_text()
+    line = '    "slurm": "kernel_runner.backends.slurm",\n'
+    assert line in text
+    registry.write_text(text.replace(line, line + '    "toy": "kernel_runner.backends.toy",\n'))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "a toy backend")
+    for folder in ("rules", "profiles"):  # and nothing there names a backend
+        for path in (repo / folder).rglob("*"):
+            if path.is_file():
+                assert not re.search(r"\b(kaggle|slurm_jobs|kaggle_gpu)\b", path.read_text()), path
+    out = snakemake(repo, PLOTS, "--config", "backend=toy")
+    assert out.returncode == 0, out.stderr[-3000:]
+    (run,) = [r for r in runs(repo) if r.name.startswith("toy-")]
+    assert launches(run)[0]["backend"] == "toy" and (repo / PLOTS).is_dir()

@@ -75,7 +75,7 @@ def test_slurm_chain_end_to_end_one_job_per_kernel(setup):
     repo, _ = setup
     assert sorted(plots(repo)) == sorted(
         f"{f}.{e}" for f in ("learning_curves", "controller_comparison", "spacetime_density", "spacetime_speed",
-                             "queues", "riemann", "sensitivity") for e in ("pdf", "png"))
+                             "queues", "riemann", "sensitivity", "ablation") for e in ("pdf", "png"))
     parts = runs(repo)
     assert len(parts) == 2  # fan_out=algorithm: one kernel per algorithm
     for run in parts:

@@ -7,7 +7,7 @@ the batched kernel is bitwise equal to the single one, tested).
 
 An episode is the **demand period** (``episode_length`` s, vehicles arriving), then a
 **clearance** with no new arrivals under the same controller, until every vehicle has left the
-corridor (fewer than :data:`EMPTY_VEH` on its links and in its entry queues) or ``clearance_cap``
+corridor (less than :data:`EMPTY_VEH` vehicle on its links and in its entry queues) or ``clearance_cap``
 seconds have passed.  Vehicles still in the network when the demand period ends thus carry their
 whole delay (a controller that leaves long queues behind is not flattered by the cut).
 
@@ -44,7 +44,9 @@ from .core import CorridorCore, joint_bits
 from .sim.layout import ACC_ARRIVED, ACC_DELAY, ACC_EXITED, ACC_SWITCHES, ACC_TTS, JQ_INTEGRAL, JQ_MAX
 from .stats import METRICS  # noqa: F401  (re-exported)
 
-EMPTY_VEH = 0.5  #: a corridor with fewer vehicles than this (links and entry queues) has cleared
+#: a corridor with less than one vehicle left (links and entry queues) has cleared: a macroscopic
+#: tail thins out without ever reaching zero
+EMPTY_VEH = 1.0
 
 
 def _pair(acc: np.ndarray, column: int) -> np.ndarray:
