@@ -110,9 +110,16 @@ def tracked(tmp_path_factory):
     h.close()
 
 
+def completed_run(repo):
+    """The fixture's one completed run: the failed-run test adds a run folder of its own to the same
+    repository, and the tests may run in any order."""
+    (run,) = [r for r in runs(repo) if (r / "complete.json").exists()]
+    return run
+
+
 def test_the_kernel_reports_its_progress_and_poll_logs_it(tracked):
     repo, _, _, _, out = tracked
-    (run,) = runs(repo)
+    run = completed_run(repo)
     kernel_log = (run / "logs" / "kernel.log").read_text()
     progress = [json.loads(line.split(" ", 1)[1]) for line in kernel_log.splitlines() if line.startswith("PROGRESS ")]
     phases = {p["phase"] for p in progress}
@@ -132,7 +139,7 @@ def test_the_kernel_reports_its_progress_and_poll_logs_it(tracked):
 
 def test_a_notification_says_how_the_run_ended_and_never_shows_its_token(tracked):
     repo, _, _, hook, out = tracked
-    (run,) = runs(repo)
+    run = completed_run(repo)
     (note,) = [r for r in hook.received if r["json"].get("title", "").endswith(": complete")]
     assert run.name in note["json"]["title"] and "finished after" in note["json"]["message"]
     assert note["auth"] and note["path"] == "/hook"
@@ -165,7 +172,7 @@ def test_every_downloaded_run_is_one_mlflow_run_read_back_with_the_client(tracke
     os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
     client = MlflowClient(tracking_uri=(repo / "mlruns").as_uri())
     experiment = client.get_experiment_by_name("arz-rl-test")
-    (run_dir,) = [r for r in runs(repo) if (r / "output").exists()]
+    run_dir = completed_run(repo)
     summary = json.loads((run_dir / "output" / "session_summary.json").read_text())
     evaluation = json.loads((run_dir / "output" / "evaluation_results.json").read_text())
 
