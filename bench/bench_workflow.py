@@ -83,7 +83,7 @@ def with_large_outputs(tmp: Path, megabytes: int) -> Path:
         subprocess.run(["git", *args], cwd=copy, check=True, capture_output=True, env={**os.environ,
                                                                                         **env})
     shutil.copytree(REPO / "results" / "quick", copy / "results" / "quick", symlinks=True,
-                    ignore=shutil.ignore_patterns("local", "checkpoints"))
+                    ignore=shutil.ignore_patterns("local", "state"))
     output = next((copy / "results" / "quick" / "runs").glob("*/output"))
     when = output.stat().st_mtime  # the download's time: the figures stay newer than it
     output.chmod(0o755)

@@ -17,6 +17,7 @@ from kernel_runner.backends.base import DEVICE_REQUESTS
 from kernel_runner.download import VERIFIED, check_download, request_download_again
 from kernel_runner.gitsync import content_hash, run_digest
 from kernel_runner.interrupts import forward_interrupts_to_jobs
+from kernel_runner.render import STATE_DIR
 from thesis_figures.catalog import FIGURES
 
 MODES = ["quick", "full", "tune"]
@@ -189,8 +190,9 @@ def downloaded_parts(mode):
     return [f"results/{mode}/runs/{run}/output" for run in runs_of(mode)]
 
 
-# the learners' own files, which nothing downstream of a download reads (and large ones)
-UNREAD_OUTPUTS = ("checkpoints/", "models/", "monitor/")
+# the learners' own files, which nothing downstream of a download reads (and large ones); the
+# resume state is downloaded only with download.state: true
+UNREAD_OUTPUTS = (f"{STATE_DIR}/", "models/", "monitor/")
 
 
 def check_downloads():

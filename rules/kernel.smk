@@ -93,5 +93,6 @@ rule download:
     params:
         backend=config["backend"],
         settings=backend_settings(),
+        state=config.get("download", {}).get("state", False),
     script:
         "../scripts/download.py"

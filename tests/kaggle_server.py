@@ -50,6 +50,7 @@ class KaggleTestServer:
         self.kernels: dict[str, list[Version]] = {}
         self.calls: dict[str, int] = {}
         self.pushes = 0
+        self.served: list[str] = []  #: output files downloaded, by name relative to the working folder
         self.lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.port = self.httpd.server_address[1]
@@ -176,6 +177,7 @@ class KaggleTestServer:
         if not f.is_file():
             return None
         data = f.read_bytes()
+        self.served.append(name)
         if self.faults.get("corrupt_file") in (name, Path(name).name, name.split("/", 1)[-1]):
             data = bytes([data[0] ^ 0xFF]) + data[1:]
         if self.faults.get("truncate_file") in (name, Path(name).name, name.split("/", 1)[-1]):

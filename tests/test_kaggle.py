@@ -24,6 +24,8 @@ time.sleep({work_s})
 (out / "metrics.json").write_text(json.dumps({{"value": 42}}))
 (out / "models").mkdir()
 (out / "models" / "agent.zip").write_bytes(bytes(range(256)) * 40)
+(out / "state" / "checkpoints").mkdir(parents=True)  # resume state: listed, not downloaded by default
+(out / "state" / "checkpoints" / "replay_buffer.pkl").write_bytes(bytes(5000))
 files = {{p.relative_to(out).as_posix(): {{"sha256": hashlib.sha256(p.read_bytes()).hexdigest(),
           "bytes": p.stat().st_size}} for p in out.rglob("*") if p.is_file()}}
 (out / "session_summary.json").write_text(json.dumps({{"status": "complete", "nonce": NONCE,
@@ -83,8 +85,15 @@ def test_push_poll_download(server, tmp_path):
     assert not (tmp_path / "out" / "__notebook_source__.ipynb").exists()  # the platform's file stays behind
     log = json.loads((tmp_path / "out" / "kernel.log.json").read_text())  # Kaggle's log, parsed, beside them
     assert any("SESSION_COMPLETE n1" in e["data"] for e in log)
-    assert set(summary["files"]) == {"metrics.json", "models/agent.zip"}
+    assert set(summary["files"]) == {"metrics.json", "models/agent.zip", "state/checkpoints/replay_buffer.pkl"}
+    assert not (tmp_path / "out" / "state").exists()  # the resume state stayed on Kaggle: never transferred
+    assert "arz_rl_run/models/agent.zip" in server.served
+    assert not [name for name in server.served if "/state/" in name]
+    download(be, record, "c0ffee", "n1", tmp_path / "with-state", state=True)
+    assert (tmp_path / "with-state" / "state" / "checkpoints" / "replay_buffer.pkl").stat().st_size == 5000
     meta = server.kernels["tester/arz-rl-quick"][0].meta
+    # the client sends the session limit only from kernels_push's timeout, never from the metadata file
+    assert meta["sessionTimeoutSeconds"] == 3600
     assert meta["enableGpu"] is True and meta["machineShape"] == "NvidiaTeslaT4"
     assert meta["isPrivate"] is True and meta["enableInternet"] is True and meta["newTitle"] == "arz-rl-quick"
     assert KEY not in json.dumps(meta)  # credentials are never sent in the kernel

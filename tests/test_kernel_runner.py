@@ -255,7 +255,7 @@ class DirBackend:
     def __init__(self, source: Path):
         self.source = source
 
-    def fetch(self, record, staging):
+    def fetch(self, record, staging, state=False):  # brings everything: the download drops the state
         import shutil
 
         shutil.copytree(self.source, staging, dirs_exist_ok=True)
@@ -280,6 +280,30 @@ def test_download_verifies_and_moves_atomically(tmp_path):
     summary = download(DirBackend(src), {}, "c1", "n1", dest)
     assert (dest / "sub" / "model.zip").exists() and len(summary["files"]) == 2
     assert [p.name for p in dest.parent.iterdir()] == ["output"]  # no staging left behind
+
+
+@pytest.mark.parametrize("state", [False, True])
+def test_the_resume_state_is_downloaded_only_when_asked_for(tmp_path, state):
+    from kernel_runner.download import VERIFIED, check_download
+    from kernel_runner.render import STATE_DIR
+
+    src = tmp_path / "remote"
+    (src / STATE_DIR / "checkpoints").mkdir(parents=True)
+    (src / STATE_DIR / "checkpoints" / "replay_buffer.pkl").write_bytes(b"\x07" * 5000)
+    (src / "metrics.json").write_text("{}")
+    files = {p.relative_to(src).as_posix(): {"sha256": sha256_file(p), "bytes": p.stat().st_size}
+             for p in src.rglob("*") if p.is_file()}
+    (src / "session_summary.json").write_text(json.dumps({"status": "complete", "nonce": "n1", "commit": "c1",
+                                                          "files": files}))
+    dest = tmp_path / "run" / "output"
+    summary = download(DirBackend(src), {}, "c1", "n1", dest, cache=dest.parent / VERIFIED, state=state)
+    assert set(summary["files"]) == {"metrics.json", f"{STATE_DIR}/checkpoints/replay_buffer.pkl"}  # listed
+    assert (dest / STATE_DIR / "checkpoints" / "replay_buffer.pkl").exists() == state
+    assert (f"{STATE_DIR}/checkpoints/replay_buffer.pkl" in json.loads((dest.parent / VERIFIED).read_text())) == state
+    check_download(dest, skip=(f"{STATE_DIR}/",))  # what the workflow checks before every job
+    if not state:
+        with pytest.raises(KernelRunnerError, match="replay_buffer.pkl is gone"):
+            check_download(dest)  # nothing skipped: the state is listed and absent
 
 
 @pytest.mark.parametrize("fault,match", [

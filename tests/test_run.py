@@ -92,7 +92,7 @@ def test_the_three_seed_sets_are_disjoint_and_recorded(quick):
 
 
 def test_dqn_keeps_only_its_newest_replay_buffer(quick):
-    folder = quick / "checkpoints" / "dqn_seed0_near"
+    folder = quick / "state" / "checkpoints" / "dqn_seed0_near"
     models = sorted(folder.glob("dqn_seed0_near_*_steps.zip"))
     buffers = list(folder.glob("dqn_seed0_near_replay_buffer_*_steps.pkl"))
     assert len(models) >= 3  # a checkpoint every 100 steps, and the final one

@@ -69,6 +69,23 @@ def test_chain_produces_plots_from_one_verified_launch(repo):
     assert len(logs) >= 10 and not [p for p in logs if p.stat().st_size == 0], [p for p in logs if not p.stat().st_size]
 
 
+def test_the_download_carries_results_and_leaves_the_resume_state_behind(repo):
+    """A quick run's download is its results (<= 10 MB); the checkpoints and replay buffers (one
+    DQN buffer alone is ~110 MB) are listed in the manifest and stay in the kernel's folder."""
+    (run,) = runs(repo)
+    output = run / "output"
+    files = [p for p in output.rglob("*") if p.is_file()]
+    size = sum(p.stat().st_size for p in files)
+    assert size <= 10e6, f"{size / 1e6:.1f} MB downloaded"
+    assert not (output / "state").exists()
+    listed = json.loads((output / "session_summary.json").read_text())["files"]
+    state = {name: meta for name, meta in listed.items() if name.startswith("state/")}
+    assert any("replay_buffer" in name for name in state) and any(n.startswith("state/checkpoints/") for n in state)
+    assert sum(meta["bytes"] for meta in state.values()) > 10 * size  # what stayed behind is the bulk
+    assert {"training_metrics.json", "evaluation_results.json"} <= set(listed) and len(files) > len(listed) - len(state)
+    assert "the resume state (state/) stayed behind" in (run / "logs" / "download.log").read_text()
+
+
 def test_second_invocation_does_nothing(repo):
     t0 = time.perf_counter()
     assert planned_rules(repo, PLOTS) == []

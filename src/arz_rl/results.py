@@ -23,8 +23,9 @@ Layout of a run's output folder (``OUT``):
 - :data:`VALIDATION_DIR` (``validation/``): the solver's check (:data:`RIEMANN_TABLE`, the
   ``riemann_<case>.csv`` profiles, :data:`MASS_BALANCE`).
 - :data:`TUNING` (``tuning.json``): a study's record (mode tune).
-- :data:`RESULTS_DIRS` hold what a reader reads; :data:`STATE_DIRS` (checkpoints, replay buffers)
-  only what a continued run needs.
+- :data:`RESULTS_DIRS` hold what a reader reads; :data:`STATE_DIR` (``state/``: checkpoints,
+  replay buffers) only what a continued run needs.  A kernel may put the state elsewhere
+  (``python -m arz_rl.run --state DIR``); the workflow downloads it only when asked.
 """
 
 from __future__ import annotations
@@ -45,8 +46,9 @@ MERGE_MANIFEST = "manifest.json"
 PROVENANCE = "provenance.json"
 #: the learners' monitors and the chosen models: results (small); a merge keeps them
 RESULTS_DIRS = ("monitor", "models")
-#: what a continued run needs and no reader reads: model checkpoints, replay buffers
-STATE_DIRS = ("checkpoints",)
+#: what a continued run needs and no reader reads: model checkpoints, replay buffers (the default
+#: folder inside a run's output; ``--state`` chooses another)
+STATE_DIR = "state"
 
 
 def spacetime_name(level: str, controller: str) -> str:

@@ -6,7 +6,8 @@
 
 Writes into DIR what :mod:`arz_rl.results` (the results contract) names: ``training_metrics.json``,
 ``evaluation_results.json`` (both with the contract's ``schema_version``),
-``spacetime_<level>_<controller>.npz``, ``monitor/``, ``models/``, ``checkpoints/``.
+``spacetime_<level>_<controller>.npz``, ``monitor/``, ``models/``, ``state/`` (checkpoints and
+replay buffers, or wherever ``--state`` says).
 """
 
 from __future__ import annotations
@@ -73,9 +74,10 @@ def evaluate_level(cfg: RunConfig, level: str, agents: dict[str, dict[str, Any]]
                       for name, t in tuned.items()}}
 
 
-def run(cfg: RunConfig, out: Path, log=print) -> dict[str, Any]:
+def run(cfg: RunConfig, out: Path, log=print, state: Path | None = None) -> dict[str, Any]:
     """Tune the baselines, train the agents, test every controller and write every output of
-    ``cfg`` into ``out`` (see :mod:`arz_rl.protocol`); returns the evaluation results."""
+    ``cfg`` into ``out`` (see :mod:`arz_rl.protocol`), the resume state (checkpoints, replay
+    buffers) into ``state`` (default ``out/state``); returns the evaluation results."""
     from .protocol import seed_sets, tune_baselines
     from .stats import analyse, primary_comparison
     from .train import train_all
@@ -91,7 +93,7 @@ def run(cfg: RunConfig, out: Path, log=print) -> dict[str, Any]:
     tuned = {level: tune_baselines(cfg, level, sets.validation, log) for level in cfg.levels}
     teachers_from = {lv: {name: {"sweep": t["sweep"]} for name, t in by_name.items()} for lv, by_name in tuned.items()}
     training: dict[str, Any] = {"parameters": params, "device": device_info,
-                                "runs": train_all(cfg, out, device, log, teachers_from)}
+                                "runs": train_all(cfg, out, device, log, teachers_from, state)}
     (out / contract.TRAINING).write_text(json.dumps(contract.stamp(training), indent=1))
     levels = {level: evaluate_level(cfg, level, training["runs"][level], tuned[level], out, device)
               for level in cfg.levels}
@@ -123,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--algorithms", help="comma-separated: ppo,dqn")
     ap.add_argument("--seeds", type=int)
     ap.add_argument("--out", type=Path, help="folder of the outputs (required unless --check)")
+    ap.add_argument("--state", type=Path, help="folder of the resume state: checkpoints, replay buffers "
+                                                "(default OUT/state)")
     ap.add_argument("--check", action="store_true",
                     help="only validate the settings (no simulator, no learner loaded) and exit")
     args = ap.parse_args(argv)
@@ -151,9 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.mode == "tune":
         from .tune import run_study
 
-        run_study(cfg, args.out, Path(cfg.tune_storage) if cfg.tune_storage else None)
+        run_study(cfg, args.out, Path(cfg.tune_storage) if cfg.tune_storage else None, state=args.state)
     else:
-        run(cfg, args.out)
+        run(cfg, args.out, state=args.state)
     return 0
 
 

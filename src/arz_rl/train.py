@@ -20,6 +20,7 @@ import gymnasium as gym
 import numpy as np
 import pandas as pd
 
+from . import results as contract
 from .config import RunConfig
 from .device import torch_name
 from .env import SignalCorridorEnv
@@ -189,14 +190,17 @@ def agent_tag(algo: str, seed: int, level: str) -> str:
 
 
 def train_agent(cfg: RunConfig, algo: str, seed: int, level: str, out: Path, device: str,
-                tuned: dict[str, Any] | None = None, name: str | None = None) -> dict[str, Any]:
+                tuned: dict[str, Any] | None = None, name: str | None = None, state: Path | None = None
+                ) -> dict[str, Any]:
     """Train ``algo`` with training ``seed`` at demand ``level`` on the resolved ``device`` (cpu |
     gpu, :mod:`arz_rl.device`), resuming from a checkpoint in ``out``; returns its record.
     ``tuned``: the level's baseline tuning (``{family: {"sweep": [...]}}``), from which a warm
     start chooses its teacher (:mod:`arz_rl.warm_start`); ``name``: the agent's name (an
-    ablation's, ``ppo_<variant>``; default ``algo``).
+    ablation's, ``ppo_<variant>``; default ``algo``); ``state``: the folder of the resume state
+    (default ``out/state``, :data:`arz_rl.results.STATE_DIR`).
 
-    Writes ``out/monitor/<algo>_seed<k>_<i>.monitor.csv``, ``out/checkpoints/``,
+    Writes ``out/monitor/<algo>_seed<k>_<i>.monitor.csv``, ``<state>/checkpoints/<tag>/`` (model
+    checkpoints and the newest DQN replay buffer),
     ``out/models/<algo>_seed<k>.zip`` and ``out/models/<algo>_seed<k>_best/best_model.zip``.
     """
     from stable_baselines3.common.callbacks import CallbackList
@@ -238,7 +242,7 @@ def train_agent(cfg: RunConfig, algo: str, seed: int, level: str, out: Path, dev
         from stable_baselines3.common.vec_env import VecNormalize
 
         vec = VecNormalize(vec, norm_obs=False, norm_reward=True, gamma=float(cfg.ppo.get("gamma", 0.99)))
-    ckpt_dir = out / "checkpoints" / tag
+    ckpt_dir = (state or out / contract.STATE_DIR) / "checkpoints" / tag
     best_dir = out / "models" / f"{tag}_best"
     cls = _algo_class(algo)
     total = cfg.timesteps[algo] * per_step
@@ -338,20 +342,22 @@ def load_policy(out: Path, record: dict[str, Any], device: str):
 
 
 def _train_in_worker(cfg: RunConfig, algo: str, seed: int, level: str, out: Path, device: str,
-                     tuned: dict[str, Any] | None, name: str) -> tuple[dict[str, Any], float]:
+                     tuned: dict[str, Any] | None, name: str, state: Path | None
+                     ) -> tuple[dict[str, Any], float]:
     """One agent in a worker process: one thread each, the processes share the cores."""
     from .threads import set_threads
 
     set_threads(1, 1)
     t0 = time.perf_counter()
-    return train_agent(cfg, algo, seed, level, out, device, tuned, name), time.perf_counter() - t0
+    return train_agent(cfg, algo, seed, level, out, device, tuned, name, state), time.perf_counter() - t0
 
 
-def train_all(cfg: RunConfig, out: Path, device: str, log=print, tuned: dict[str, dict[str, Any]] | None = None
-              ) -> dict[str, dict[str, dict[str, dict[str, Any]]]]:
+def train_all(cfg: RunConfig, out: Path, device: str, log=print, tuned: dict[str, dict[str, Any]] | None = None,
+              state: Path | None = None) -> dict[str, dict[str, dict[str, dict[str, Any]]]]:
     """Train every (agent, seed, level) of ``cfg`` (its algorithms and its ablations' PPO variants,
     :func:`arz_rl.config.agent_configs`): ``{level: {agent: {seed: record}}}``; ``tuned``: per
-    level, the baseline tuning a warm start chooses its teacher from.
+    level, the baseline tuning a warm start chooses its teacher from; ``state``: the folder of the
+    resume state (see :func:`train_agent`).
 
     With more than one core (``cfg.workers``, 0: one per core this process may use,
     :func:`arz_rl.threads.available_cores`) the agents train side by side in spawned worker
@@ -382,7 +388,7 @@ def train_all(cfg: RunConfig, out: Path, device: str, log=print, tuned: dict[str
         log(f"[arz_rl] training {len(jobs)} agent(s) one after the other: {set_threads(cores, 1)}")
         for name, algo, acfg, seed, level in jobs:
             t0 = time.perf_counter()
-            record = train_agent(acfg, algo, seed, level, out, device, (tuned or {}).get(level), name)
+            record = train_agent(acfg, algo, seed, level, out, device, (tuned or {}).get(level), name, state)
             report(name, seed, level, record, time.perf_counter() - t0)
     else:
         import multiprocessing
@@ -405,7 +411,7 @@ def train_all(cfg: RunConfig, out: Path, device: str, log=print, tuned: dict[str
         # spawn: forking a process that already runs torch and numba threads can deadlock
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = {pool.submit(_train_in_worker, acfg, algo, seed, level, out, device,
-                                   (tuned or {}).get(level), name): (name, seed, level)
+                                   (tuned or {}).get(level), name, state): (name, seed, level)
                        for name, algo, acfg, seed, level in jobs}
             for future, (name, seed, level) in futures.items():
                 try:

@@ -81,14 +81,16 @@ def storage(path: Path):
     return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
 
 
-def run_study(cfg: RunConfig, out: Path, journal: Path | None = None, log=print) -> dict[str, Any]:
+def run_study(cfg: RunConfig, out: Path, journal: Path | None = None, log=print, state: Path | None = None
+              ) -> dict[str, Any]:
     """Run ``cfg.tune_trials`` trials of the study ``cfg.tune_study`` kept in ``journal`` (default:
-    ``out/optuna.journal``), training each trial's agent under ``out/trials/``; writes and returns
-    ``out/tuning.json``."""
+    ``out/optuna.journal``), training each trial's agent under ``out/trials/`` (its checkpoints
+    under ``state/trials/``, default ``out/state``); writes and returns ``out/tuning.json``."""
     import optuna
 
     from .device import resolve
     from .protocol import STUDY_RANGE
+    from .results import STATE_DIR
     from .train import train_agent
 
     device = resolve(cfg.device)
@@ -111,8 +113,9 @@ def run_study(cfg: RunConfig, out: Path, journal: Path | None = None, log=print)
         # a study's training stream, disjoint from every agent's (arz_rl.protocol.STUDY_RANGE)
         seed = STUDY_RANGE[0] + trial.number % (STUDY_RANGE[1] - STUDY_RANGE[0])
         t0 = time.perf_counter()
-        record = train_agent(trial_config(cfg, chosen, seed), "ppo", seed, cfg.tune_level, out / "trials" /
-                             f"trial{trial.number}", device["device"], tuned)
+        trial_dir = Path("trials") / f"trial{trial.number}"
+        record = train_agent(trial_config(cfg, chosen, seed), "ppo", seed, cfg.tune_level, out / trial_dir,
+                             device["device"], tuned, state=(state or out / STATE_DIR) / trial_dir)
         # scored on what PPO trained: the cloned checkpoint (timesteps 0) never counts
         trained = [h for h in record["validation_curve"] if h["timesteps"] > 0]
         scored = min(trained, key=lambda h: h[PRIMARY_METRIC])

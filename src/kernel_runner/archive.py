@@ -3,14 +3,14 @@ restored from it so that figures, tables and the chapter rebuild with no kernel,
 account.
 
 An archive (``arz-rl-<mode>.tar.gz``) holds, for each run, its folder under
-``results/<mode>/runs/<run>/`` as the workflow left it, less the learners' checkpoints (large,
-and read by nothing downstream) and the local backend's scratch folder: the verified ``output/``
-with the kernel's manifest (``session_summary.json``), the sync record and code bundle, the
-rendered kernel, the launch and completion records and the logs.  Its first member,
-``ARCHIVE.json``, lists every other member with its sha256 and each run's identity as the
-workflow computed it (so that a restored run is the same run to Snakemake).  Next to it:
-``<archive>.sha256`` (``sha256sum`` format) and ``zenodo.json`` (a Zenodo deposition's metadata:
-title, creators, version, licence, keywords, the commit).
+``results/<mode>/runs/<run>/`` as the workflow left it, less the resume state (checkpoints and
+replay buffers: large, read by nothing downstream, and downloaded only when asked for) and the
+local backend's scratch folder: the verified ``output/`` with the kernel's manifest
+(``session_summary.json``), the sync record and code bundle, the rendered kernel, the launch and
+completion records and the logs. Its first member, ``ARCHIVE.json``, lists every other member with
+its sha256 and each run's identity as the workflow computed it (so that a restored run is the same
+run to Snakemake). Next to it: ``<archive>.sha256`` (``sha256sum`` format) and ``zenodo.json`` (a
+Zenodo deposition's metadata: title, creators, version, licence, keywords, the commit).
 
 Restoring verifies the archive against its ``.sha256`` (when present), every member against
 ``ARCHIVE.json`` and every run's outputs against their own manifest, in a staging folder, and only
@@ -35,11 +35,12 @@ from typing import Any
 
 from . import KernelRunnerError
 from .download import SUMMARY, check_download, sha256_file
+from .render import STATE_DIR
 
 INDEX = "ARCHIVE.json"
 FORMAT = 1
 #: what an archive leaves out of a run folder (relative to it)
-LEFT_OUT = ("output/checkpoints/", "local/")
+LEFT_OUT = (f"output/{STATE_DIR}/", "local/")
 
 
 def _members(run_dir: Path) -> list[Path]:
@@ -82,7 +83,7 @@ def pack(mode: str, runs: dict[str, dict[str, Any]], root: str | Path, archive: 
         run_dir = root / "results" / mode / "runs" / run
         if not (run_dir / "complete.json").exists() or not (run_dir / "output" / SUMMARY).exists():
             raise KernelRunnerError(f"{run_dir}: not a finished, downloaded run: run the workflow first")
-        check_download(run_dir / "output", skip=("checkpoints/",))
+        check_download(run_dir / "output", skip=(f"{STATE_DIR}/",))
         summary = json.loads((run_dir / "output" / SUMMARY).read_text())
         commits.append(summary.get("commit"))
         index["runs"][run] = {**info, "commit": summary.get("commit"), "head": summary.get("head")}
@@ -217,7 +218,7 @@ def _place(archive: Path, index: dict[str, Any], staging: Path, root: Path, mode
     for run in index["runs"]:
         staged = staging / run
         try:
-            check_download(staged / "output", skip=("checkpoints/",))
+            check_download(staged / "output", skip=(f"{STATE_DIR}/",))
         except KernelRunnerError as exc:
             raise _fail(archive, f"run {run}: {exc}") from None
         for path in sorted(staged.rglob("*"), key=lambda p: len(p.parts), reverse=True):
@@ -231,7 +232,7 @@ def _place(archive: Path, index: dict[str, Any], staging: Path, root: Path, mode
         staged, dest = staging / run, root / "results" / mode / "runs" / run
         if dest.exists():
             try:
-                check_download(dest / "output", skip=("checkpoints/",))
+                check_download(dest / "output", skip=(f"{STATE_DIR}/",))
             except (KernelRunnerError, OSError, json.JSONDecodeError):
                 raise KernelRunnerError(f"restore={archive}: {dest} exists and differs from the archive: move it "
                                         "away, then restore again") from None

@@ -14,7 +14,7 @@ from typing import Any
 
 from . import KernelRunnerError
 from .backends import RAW_LOG, Backend
-from .render import OUT_DIR
+from .render import OUT_DIR, STATE_DIR
 
 SUMMARY = "session_summary.json"
 
@@ -27,8 +27,9 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify(staging: Path, commit: str, nonce: str) -> dict[str, Any]:
-    """Check session_summary.json against this run and every file against its sha256."""
+def verify(staging: Path, commit: str, nonce: str, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Check session_summary.json against this run and every file against its sha256 (files
+    under a ``skip`` prefix: only that the manifest lists them)."""
     path = staging / SUMMARY
     if not path.exists():
         raise KernelRunnerError(f"the run's outputs have no {SUMMARY}: the kernel did not finish writing them")
@@ -46,6 +47,8 @@ def verify(staging: Path, commit: str, nonce: str) -> dict[str, Any]:
     if not files:
         raise KernelRunnerError(f"{SUMMARY} lists no output files")
     for name, meta in files.items():
+        if name.startswith(skip):
+            continue
         f = staging / name
         if not f.is_file():
             raise KernelRunnerError(f"output {name} listed in the manifest was not downloaded")
@@ -55,27 +58,32 @@ def verify(staging: Path, commit: str, nonce: str) -> dict[str, Any]:
 
 
 def download(backend: Backend, record: dict[str, Any], commit: str, nonce: str, dest: Path,
-             cache: Path | None = None) -> dict[str, Any]:
+             cache: Path | None = None, state: bool = False) -> dict[str, Any]:
     """Fetch, verify and move the outputs of ``record`` to ``dest`` (which must not hold anything yet).
 
     The kernel's own outputs are the folder it wrote (:data:`OUT_DIR`, with its manifest); what
     else a platform left in the kernel's working directory is not this run's and stays behind.
     The files in ``dest`` are made read-only: they are the run's record, and the figure rules
     check them against the manifest before reading them; ``cache`` (see :func:`check_download`)
-    records that they matched it now.
+    records that they matched it now.  The resume state (:data:`STATE_DIR`: checkpoints, replay
+    buffers; hundreds of MB that no figure reads) comes along only with ``state``; the manifest
+    lists it either way.
     """
+    skip = () if state else (STATE_DIR + "/",)
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.staging-", dir=dest.parent))
     try:
         try:
-            backend.fetch(record, staging)
+            backend.fetch(record, staging, state=state)
         except OSError as exc:
             raise KernelRunnerError(f"could not write the run's outputs under {dest.parent}: {_os_reason(exc)}; "
                                     "free space there (or make it writable) and run the same command again") from None
         own = staging / OUT_DIR
         if not (own / SUMMARY).exists() and (staging / SUMMARY).exists():
             own = staging  # a kernel rendered before its outputs had a folder of their own
-        summary = verify(own, commit, nonce)
+        summary = verify(own, commit, nonce, skip)
+        if skip and (own / STATE_DIR).exists():  # a backend that brought it anyway
+            shutil.rmtree(own / STATE_DIR)
         if (staging / RAW_LOG).exists() and own != staging:
             shutil.move(str(staging / RAW_LOG), own / RAW_LOG)
         if dest.exists():
@@ -90,7 +98,8 @@ def download(backend: Backend, record: dict[str, Any], commit: str, nonce: str, 
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     if cache is not None:
-        write_json_atomic_text(cache, json.dumps({name: _signature(dest / name) for name in summary["files"]}))
+        write_json_atomic_text(cache, json.dumps({name: _signature(dest / name) for name in summary["files"]
+                                                  if not name.startswith(skip)}))
     return summary
 
 
@@ -124,9 +133,9 @@ def _signature(path: Path) -> list[int]:
 def check_download(dest: Path, skip: tuple[str, ...] = (), cache: Path | None = None) -> None:
     """Raise a KernelRunnerError naming the first file of a downloaded ``dest`` that no longer
     matches the manifest the kernel wrote (files under a ``skip`` prefix are not read, e.g. the
-    learners' checkpoints, which nothing downstream reads).  With ``cache`` (a JSON file), a file
-    whose size and modification time are those recorded there when it last matched is not hashed
-    again; the files that were are recorded."""
+    resume state, which nothing downstream reads and a download leaves behind by default). With
+    ``cache`` (a JSON file), a file whose size and modification time are those recorded there when
+    it last matched is not hashed again; the files that were are recorded."""
     summary = json.loads((dest / SUMMARY).read_text())
     known: dict[str, list[int]] = {}
     if cache is not None and cache.is_file():

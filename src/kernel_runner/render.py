@@ -20,6 +20,9 @@ SCRIPT_NAME = "kernel.py"
 METADATA_NAME = "kernel-metadata.json"
 RUN_NAME = "run.json"
 OUT_DIR = "arz_rl_run"  #: the folder of the kernel's working directory its outputs go into
+#: inside OUT_DIR: what only a continued run needs (checkpoints, replay buffers), listed in the
+#: manifest like every output but downloaded only with ``download.state: true``
+STATE_DIR = "state"
 #: the largest kernel script rendered: the embedded code bundle makes it grow with the experiment
 #: (src/arz_rl today: ~100 KB); a bound well under what Kaggle accepts for a script kernel
 MAX_SCRIPT_BYTES = 1 << 20
@@ -59,7 +62,8 @@ def render_kernel(template_dir: Path, out_dir: Path, sync: dict[str, Any], run: 
     context = {**record, "parameters_json": json.dumps(run["parameters"], sort_keys=True),
                "install_json": json.dumps(record["install"], sort_keys=True), "metadata": metadata or {},
                "bundle_lines": [encoded[i:i + 100] for i in range(0, len(encoded), 100)],
-               "bundle_bytes": len(data), "bundle_sha256": bundle["sha256"], "out_dir": OUT_DIR}
+               "bundle_bytes": len(data), "bundle_sha256": bundle["sha256"], "out_dir": OUT_DIR,
+               "state_dir": STATE_DIR}
     try:
         script = env.get_template(SCRIPT_TEMPLATE).render(**context)
         meta = env.get_template(METADATA_TEMPLATE).render(**context)

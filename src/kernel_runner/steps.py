@@ -26,7 +26,7 @@ from .download import download as download_outputs
 from .gitsync import content_hash, snapshot
 from .notify import notify
 from .poll import LiveLine, wait, write_json_atomic
-from .render import check_experiment, render_kernel
+from .render import STATE_DIR, check_experiment, render_kernel
 
 LAUNCHES = "launches.jsonl"  #: every launch of a run folder, never deleted by Snakemake
 
@@ -173,15 +173,19 @@ def _notify(settings: dict | None, record: dict, outcome: str, detail: str, log:
 
 @_reported
 def download(*, launch_file: Path, complete_file: Path, output: Path, backend: str, settings: dict,
-             log: Path) -> dict:
+             log: Path, state: bool = False) -> dict:
+    """The run's verified results into ``output``; its resume state too with ``state``."""
     record = json.loads(launch_file.read_text())
     be = get_backend(backend, settings)
     summary = download_outputs(be, record, record["commit"], record["nonce"], output,
-                               cache=output.parent / VERIFIED)
+                               cache=output.parent / VERIFIED, state=state)
     complete = json.loads(complete_file.read_text())
     if complete.pop("download_again", None):  # asked for after the outputs were deleted: done now
         write_json_atomic(complete_file, complete)
-    _log(log, f"downloaded {len(summary['files'])} verified files of run {record['run_id']} into {output}")
+    got = sum(1 for _ in output.rglob("*") if _.is_file())
+    size = sum(p.stat().st_size for p in output.rglob("*") if p.is_file())
+    left = "" if state else f"; the resume state ({STATE_DIR}/) stayed behind (download.state: true brings it)"
+    _log(log, f"downloaded {got} verified files ({size / 1e6:.1f} MB) of run {record['run_id']} into {output}{left}")
     return summary
 
 

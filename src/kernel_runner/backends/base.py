@@ -3,7 +3,9 @@
 - ``launch(kernel_dir, run_dir) -> dict``: start the rendered kernel; the JSON-able launch record.
 - ``status(record) -> Status``: queued | running | complete | failed | cancelled, with a message.
 - ``log(record) -> list[dict]``: the log so far, Kaggle's format ({stream_name, time, data}).
-- ``fetch(record, staging) -> None``: copy the outputs and the raw log into ``staging``.
+- ``fetch(record, staging, state=False) -> None``: copy the outputs and the raw log into
+  ``staging``; the resume state (``<OUT_DIR>/<STATE_DIR>/``) only with ``state`` (a backend that
+  brings it anyway costs only the transfer: the download drops it).
 
 Polling, deadlines, nonce checks, manifest verification and atomic moves live
 above them (:mod:`kernel_runner.poll`, :mod:`kernel_runner.download`).
@@ -50,7 +52,7 @@ class Backend(Protocol):
 
     def log(self, record: dict[str, Any]) -> list[dict[str, Any]]: ...
 
-    def fetch(self, record: dict[str, Any], staging: Path) -> None: ...
+    def fetch(self, record: dict[str, Any], staging: Path, state: bool = False) -> None: ...
 
 
 class BackendBase:
@@ -122,13 +124,21 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
-def copy_work_folder(work: Path, staging: Path, log: list[dict[str, Any]]) -> None:
-    """``fetch`` of backends whose kernel works in a folder this machine can read."""
+def copy_work_folder(work: Path, staging: Path, log: list[dict[str, Any]], state: bool = False) -> None:
+    """``fetch`` of backends whose kernel works in a folder this machine can read (the resume
+    state only with ``state``)."""
     import json
     import shutil
+
+    from ..render import OUT_DIR, STATE_DIR
 
     if not work.is_dir():
         raise KernelRunnerError(f"the run's working folder {work} is gone: to launch the run again, run the same "
                                 "snakemake command with --forcerun render")
-    shutil.copytree(work, staging, dirs_exist_ok=True)
+    resume_state = (work / OUT_DIR / STATE_DIR).resolve()
+
+    def leave_state(folder: str, names: list[str]) -> list[str]:
+        return [STATE_DIR] if not state and Path(folder).resolve() == resume_state.parent else []
+
+    shutil.copytree(work, staging, dirs_exist_ok=True, ignore=leave_state)
     (staging / RAW_LOG).write_text(json.dumps(log))

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import KernelRunnerError
+from ..render import OUT_DIR, STATE_DIR
 from .base import CANCELLED, COMPLETE, FAILED, QUEUED, RAW_LOG, RUNNING, BackendBase, Status, provisions_gpu
 
 CREDENTIALS_HELP = (
@@ -251,9 +252,12 @@ class KaggleBackend(BackendBase):
         resp = self._call("log", fetch)
         return parse_log(resp.log)
 
-    def fetch(self, record: dict[str, Any], staging: Path) -> None:
-        files, _ = self._call("output download",
-                              lambda: self._api().kernels_output(record["kernel"], str(staging), force=True))
+    def fetch(self, record: dict[str, Any], staging: Path, state: bool = False) -> None:
+        # the client pages through the output listing itself and downloads what the pattern matches
+        # (re.search on each file's name relative to the working directory): the resume state stays
+        pattern = None if state else f"^(?!{re.escape(OUT_DIR)}/{re.escape(STATE_DIR)}/)"
+        files, _ = self._call("output download", lambda: self._api().kernels_output(
+            record["kernel"], str(staging), file_pattern=pattern, force=True))
         slug = record["kernel"].split("/", 1)[1]
         raw = staging / f"{slug}.log"
         entries = parse_log(raw.read_text()) if raw.exists() else []

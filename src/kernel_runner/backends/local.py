@@ -105,8 +105,8 @@ class LocalBackend(BackendBase):
                 break  # a line still being written
         return entries
 
-    def fetch(self, record: dict[str, Any], staging: Path) -> None:
-        copy_work_folder(Path(record["work"]), staging, self.log(record))
+    def fetch(self, record: dict[str, Any], staging: Path, state: bool = False) -> None:
+        copy_work_folder(Path(record["work"]), staging, self.log(record), state)
 
 
 BACKEND = LocalBackend

@@ -246,8 +246,8 @@ class SlurmBackend(BackendBase):
         return [{"stream_name": "stdout", "data": line} for line in text.splitlines(keepends=True)
                 if line.endswith("\n")]
 
-    def fetch(self, record: dict[str, Any], staging: Path) -> None:
-        copy_work_folder(Path(record["work"]), staging, self.log(record))
+    def fetch(self, record: dict[str, Any], staging: Path, state: bool = False) -> None:
+        copy_work_folder(Path(record["work"]), staging, self.log(record), state)
 
 
 BACKEND = SlurmBackend
