@@ -1,4 +1,5 @@
 import atexit
+import functools
 import hashlib
 import json
 import sys
@@ -225,11 +226,24 @@ def downloaded(wildcards):
     return f"results/{wildcards.mode}/merged/{merged_id(wildcards.mode)}"
 
 
-def caption_facts(wildcards, input):
-    """What a report caption states about the run it shows (run, commit, n, test)."""
-    from thesis_figures.results import caption_facts as facts
+@functools.lru_cache(maxsize=16)
+def _caption_facts(run_dir, mtime_ns):
+    from thesis_figures.results import caption_facts
 
-    return facts(input.run)
+    return caption_facts(run_dir)
+
+
+def caption_fact(name):
+    """One fact a report caption states about the run it shows (run: its id, commit, device and
+    date; seeds, draws, level, levels, test), as a param of its own, so that the report's job
+    parameters read as plain values."""
+
+    def fact(wildcards, input):
+        path = Path(input.run)
+        mtime = path.stat().st_mtime_ns if path.exists() else 0
+        return _caption_facts(str(path), mtime)[name]
+
+    return fact
 
 
 def completions(wildcards):

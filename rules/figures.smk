@@ -39,7 +39,12 @@ for _figure in FIGURES:
         conda:
             "../envs/workflow.yaml"
         params:
-            facts=caption_facts,
+            run=caption_fact("run"),
+            seeds=caption_fact("seeds"),
+            draws=caption_fact("draws"),
+            level=caption_fact("level"),
+            levels=caption_fact("levels"),
+            test=caption_fact("test"),
         script:
             "../scripts/figure.py"
 
@@ -61,7 +66,10 @@ rule tables:
     conda:
         "../envs/workflow.yaml"
     params:
-        facts=caption_facts,
+        run=caption_fact("run"),
+        seeds=caption_fact("seeds"),
+        draws=caption_fact("draws"),
+        test=caption_fact("test"),
     script:
         "../scripts/tables.py"
 

@@ -189,6 +189,30 @@ def test_lint_and_format_are_clean():
 # it does (its caption in the side panel, the image in the main one) and, once the image has
 # loaded, writes its pixel size on <body> for --dump-dom to read
 OPEN_FIGURE = """<script>
+// WCAG's contrast ratio of an element's text against what lies behind it: its own and its
+// ancestors' backgrounds composited, translucent ones included, over the white page
+function rgba(css) {
+  var v = css.match(/[\\d.]+/g).map(Number);
+  return v.length < 4 ? v.concat([1]) : v;
+}
+function luminance(c) {
+  var lin = c.slice(0, 3).map(function (x) {
+    x /= 255;
+    return x <= 0.03928 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4);
+  });
+  return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2];
+}
+function contrast(el) {
+  var layers = [];
+  for (var node = el; node; node = node.parentElement) layers.push(rgba(getComputedStyle(node).backgroundColor));
+  var back = [255, 255, 255];
+  for (var i = layers.length - 1; i >= 0; i--) {
+    var a = layers[i][3];
+    back = [0, 1, 2].map(function (k) { return layers[i][k] * a + back[k] * (1 - a); });
+  }
+  var text = luminance(rgba(getComputedStyle(el).color)), ground = luminance(back);
+  return ((Math.max(text, ground) + 0.05) / (Math.min(text, ground) + 0.05)).toFixed(2);
+}
 var opening = setInterval(function () {
   if (typeof app === "undefined") return;  // React has not mounted the app yet
   clearInterval(opening);
@@ -199,6 +223,7 @@ var opening = setInterval(function () {
     if (img && img.complete) {
       clearInterval(loading);
       document.body.setAttribute("data-figure", img.naturalWidth + "x" + img.naturalHeight);
+      document.body.setAttribute("data-caption-contrast", contrast(document.querySelector("#app .prose")));
     }
   }, 50);
 }, 50);
@@ -242,6 +267,10 @@ def test_report_renders_in_headless_chromium(repo, tmp_path):
         size = re.search(r'data-figure="(\d+)x(\d+)"', dom)
         assert size and int(size[1]) > 500 and int(size[2]) > 200, f"{figure}: the image did not load"
         caption = re.sub(r"<[^>]+>", " ", dom)
+        ratio = re.search(r'data-caption-contrast="([\d.]+)"', dom)
+        assert ratio and float(ratio[1]) >= 4.5, f"{figure}: caption contrast {ratio and ratio[1]}:1, under WCAG 4.5:1"
+        assert "{&#39;" not in dom and "{'" not in caption and "draws=1" in caption, \
+            f"{figure}: the job parameters are not plain values"
         named = re.search(r"commit ([0-9a-f]{10})", caption)
         assert named and named[1] in run_of_commit, f"{figure}: the caption names no commit of a run"
         assert run_of_commit[named[1]] in caption, figure
