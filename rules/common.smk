@@ -15,10 +15,14 @@ from kernel_runner import KernelRunnerError
 from kernel_runner.archive import restore
 from kernel_runner.backends import backend_class, run_id_pattern
 from kernel_runner.backends.base import DEVICE_REQUESTS
-from kernel_runner.download import VERIFIED, check_download, request_download_again
+from kernel_runner.download import (
+    RESUME_STATE,
+    VERIFIED,
+    check_download,
+    request_download_again,
+)
 from kernel_runner.gitsync import content_hash, run_digest
 from kernel_runner.interrupts import forward_interrupts_to_jobs
-from kernel_runner.render import STATE_DIR
 from thesis_figures.catalog import FIGURES
 
 MODES = ["quick", "full", "tune"]
@@ -193,7 +197,7 @@ def downloaded_parts(mode):
 
 # the learners' own files, which nothing downstream of a download reads (and large ones); the
 # resume state is downloaded only with download.state: true
-UNREAD_OUTPUTS = (f"{STATE_DIR}/", "models/", "monitor/")
+UNREAD_OUTPUTS = (RESUME_STATE, "models/", "monitor/")
 
 
 def check_downloads():

@@ -34,13 +34,12 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from . import KernelRunnerError
-from .download import SUMMARY, check_download, sha256_file
-from .render import STATE_DIR
+from .download import RESUME_STATE, SUMMARY, check_download, sha256_file
 
 INDEX = "ARCHIVE.json"
 FORMAT = 1
 #: what an archive leaves out of a run folder (relative to it)
-LEFT_OUT = (f"output/{STATE_DIR}/", "local/")
+LEFT_OUT = (f"output/{RESUME_STATE}", "local/")
 
 
 def _members(run_dir: Path) -> list[Path]:
@@ -83,7 +82,7 @@ def pack(mode: str, runs: dict[str, dict[str, Any]], root: str | Path, archive: 
         run_dir = root / "results" / mode / "runs" / run
         if not (run_dir / "complete.json").exists() or not (run_dir / "output" / SUMMARY).exists():
             raise KernelRunnerError(f"{run_dir}: not a finished, downloaded run: run the workflow first")
-        check_download(run_dir / "output", skip=(f"{STATE_DIR}/",))
+        check_download(run_dir / "output", skip=(RESUME_STATE,))
         summary = json.loads((run_dir / "output" / SUMMARY).read_text())
         commits.append(summary.get("commit"))
         index["runs"][run] = {**info, "commit": summary.get("commit"), "head": summary.get("head")}
@@ -218,7 +217,7 @@ def _place(archive: Path, index: dict[str, Any], staging: Path, root: Path, mode
     for run in index["runs"]:
         staged = staging / run
         try:
-            check_download(staged / "output", skip=(f"{STATE_DIR}/",))
+            check_download(staged / "output", skip=(RESUME_STATE,))
         except KernelRunnerError as exc:
             raise _fail(archive, f"run {run}: {exc}") from None
         for path in sorted(staged.rglob("*"), key=lambda p: len(p.parts), reverse=True):
@@ -232,7 +231,7 @@ def _place(archive: Path, index: dict[str, Any], staging: Path, root: Path, mode
         staged, dest = staging / run, root / "results" / mode / "runs" / run
         if dest.exists():
             try:
-                check_download(dest / "output", skip=(f"{STATE_DIR}/",))
+                check_download(dest / "output", skip=(RESUME_STATE,))
             except (KernelRunnerError, OSError, json.JSONDecodeError):
                 raise KernelRunnerError(f"restore={archive}: {dest} exists and differs from the archive: move it "
                                         "away, then restore again") from None

@@ -17,6 +17,9 @@ from .backends import RAW_LOG, Backend
 from .render import OUT_DIR, STATE_DIR
 
 SUMMARY = "session_summary.json"
+#: the manifest's prefix of the resume state (checkpoints, replay buffers): downloaded only when
+#: asked for, read by nothing downstream, left out of archives
+RESUME_STATE = f"{STATE_DIR}/"
 
 
 def sha256_file(path: Path) -> str:
@@ -69,7 +72,7 @@ def download(backend: Backend, record: dict[str, Any], commit: str, nonce: str, 
     buffers; hundreds of MB that no figure reads) comes along only with ``state``; the manifest
     lists it either way.
     """
-    skip = () if state else (STATE_DIR + "/",)
+    skip = () if state else (RESUME_STATE,)
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.staging-", dir=dest.parent))
     try:

@@ -21,12 +21,12 @@ from typing import Any
 from . import KernelRunnerError
 from .backends import get_backend
 from .backends.base import pid_alive
-from .download import VERIFIED
+from .download import RESUME_STATE, VERIFIED
 from .download import download as download_outputs
 from .gitsync import content_hash, snapshot
 from .notify import notify
 from .poll import LiveLine, wait, write_json_atomic
-from .render import STATE_DIR, check_experiment, render_kernel
+from .render import check_experiment, render_kernel
 
 LAUNCHES = "launches.jsonl"  #: every launch of a run folder, never deleted by Snakemake
 
@@ -182,10 +182,11 @@ def download(*, launch_file: Path, complete_file: Path, output: Path, backend: s
     complete = json.loads(complete_file.read_text())
     if complete.pop("download_again", None):  # asked for after the outputs were deleted: done now
         write_json_atomic(complete_file, complete)
-    got = sum(1 for _ in output.rglob("*") if _.is_file())
-    size = sum(p.stat().st_size for p in output.rglob("*") if p.is_file())
-    left = "" if state else f"; the resume state ({STATE_DIR}/) stayed behind (download.state: true brings it)"
-    _log(log, f"downloaded {got} verified files ({size / 1e6:.1f} MB) of run {record['run_id']} into {output}{left}")
+    files = [p for p in output.rglob("*") if p.is_file()]
+    size = sum(p.stat().st_size for p in files)
+    left = "" if state else f"; the resume state ({RESUME_STATE}) stayed behind (download.state: true brings it)"
+    _log(log, f"downloaded {len(files)} files ({size / 1e6:.1f} MB, verified) of run {record['run_id']} into "
+              f"{output}{left}")
     return summary
 
 
