@@ -145,3 +145,54 @@ def test_warm_up_calls_every_kernel_a_run_uses():
     lines: list[str] = []
     assert warm_up(log=lines.append) > 0.0
     assert len(lines) == 5 and all(line.startswith("[warmup] ") for line in lines)
+
+
+class PassesAfter:
+    """A deadline that passes at its ``n``-th look: the stop lands mid-training on every machine."""
+
+    def __init__(self, n: int) -> None:
+        self.looks, self.n = 0, n
+
+    def passed(self) -> bool:
+        self.looks += 1
+        return self.looks > self.n
+
+    def check(self, before: str) -> None:
+        from arz_rl.resume import OutOfTime
+
+        if self.passed():
+            raise OutOfTime(f"deadline passed before {before}")
+
+
+def test_a_run_stopped_at_its_deadline_goes_on_from_its_saved_state(tmp_path):
+    from arz_rl.resume import CONTINUE_FILE, EXIT_CONTINUE, OutOfTime
+
+    cfg = build_config("quick", {**TINY, "seeds": 1, "levels": ["over"], "timesteps": {"ppo": 512, "dqn": 300}})
+    out = tmp_path / "out"
+    # PPO looks at every step of its 4 envs (2 rollouts of 64), DQN at every 4th of its 300 steps:
+    # 70 looks stop both mid-way, PPO after its first rollout
+    with pytest.raises(OutOfTime):
+        run(cfg, out, log=lambda *_: None, deadline=PassesAfter(70))
+    stopped = json.loads((out / "state" / CONTINUE_FILE).read_text())
+    assert "tuned_over" in stopped["done"] and not any(u.startswith("evaluated") for u in stopped["done"])
+    assert not (out / "evaluation_results.json").exists()
+    saved = {p.parent.name for p in (out / "state" / "checkpoints").glob("*/session.pkl")}
+    assert {"ppo_seed0_over", "dqn_seed0_over"} <= saved
+    assert list((out / "state" / "checkpoints" / "dqn_seed0_over").glob("*replay_buffer*"))
+    messages: list[str] = []
+    run(cfg, out, log=messages.append)  # the next part: no deadline
+    assert any("going on from an earlier part" in m for m in messages)
+    assert not any("tuned fixed_time" in m for m in messages)  # the tuning unit was not redone
+    train = json.loads((out / "training_metrics.json").read_text())["runs"]["over"]
+    for algo, total in (("ppo", 512), ("dqn", 300)):
+        rec = train[algo]["0"]
+        assert len(rec["sessions"]) == 2, (algo, rec["sessions"])
+        first, second = rec["sessions"]
+        assert first["from"] == 0 and 0 < first["to"] == second["from"] < second["to"] == rec["timesteps"] == total
+        assert rec["resumed_from"] == first["to"]
+        # the validation history of the first session is kept: steps only grow
+        steps = [h["timesteps"] for h in rec["validation_curve"]]
+        assert steps == sorted(steps) and steps[0] <= first["to"]
+        assert np.all(np.diff(rec["learning_curve"]["wall_time_s"]) >= 0)
+    assert json.loads((out / "evaluation_results.json").read_text())["primary"]["n_seeds"] == 1
+    assert EXIT_CONTINUE not in (0, 1, 2)

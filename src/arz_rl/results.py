@@ -24,7 +24,8 @@ Layout of a run's output folder (``OUT``):
   ``riemann_<case>.csv`` profiles, :data:`MASS_BALANCE`).
 - :data:`TUNING` (``tuning.json``): a study's record (mode tune).
 - :data:`RESULTS_DIRS` hold what a reader reads; :data:`STATE_DIR` (``state/``: checkpoints,
-  replay buffers) only what a continued run needs.  A kernel may put the state elsewhere
+  replay buffers, the finished units of a run cut into parts, :mod:`arz_rl.resume`) only what a
+  continued run needs.  A kernel may put the state elsewhere
   (``python -m arz_rl.run --state DIR``); the workflow downloads it only when asked.
 """
 

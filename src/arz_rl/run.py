@@ -3,6 +3,8 @@
     python -m arz_rl.run --mode quick --device cpu --algorithms ppo,dqn --seeds 2 --out DIR
     python -m arz_rl.run --config params.yaml --out DIR      # any RunConfig field
     python -m arz_rl.run --mode tune --out DIR               # the RL study instead (arz_rl.tune)
+    python -m arz_rl.run --config params.yaml --out DIR --deadline 1796300000
+        # stops at that unix time with its state saved (exit status 75); the same command goes on
 
 Writes into DIR what :mod:`arz_rl.results` (the results contract) names: ``training_metrics.json``,
 ``evaluation_results.json`` (both with the contract's ``schema_version``),
@@ -27,12 +29,15 @@ from .config import MODES, RunConfig, build_config, load_file
 from .device import REQUESTS
 from .device import resolve as resolve_device
 from .progress import Progress
+from .resume import EXIT_CONTINUE, Deadline, OutOfTime, Units, write_continue
 
 
 def evaluate_level(cfg: RunConfig, level: str, agents: dict[str, dict[str, Any]], tuned: dict[str, Any],
-                   out: Path, device: str) -> dict[str, Any]:
+                   out: Path, device: str, units: Units | None = None, deadline: Deadline | None = None
+                   ) -> dict[str, Any]:
     """Every controller of one level on the test draws; the space-time trace of the first draw
-    (first agent seed) goes to ``spacetime_<level>_<controller>.npz``."""
+    (first agent seed) goes to ``spacetime_<level>_<controller>.npz``.  Each controller is a unit
+    (:mod:`arz_rl.resume`): kept in ``units`` when played, not started once ``deadline`` has passed."""
     from .evaluate import AgentController
     from .protocol import Player, baselines_for_test, mean_metrics, seed_sets
     from .sim.network import DEMAND_LEVELS
@@ -45,12 +50,23 @@ def evaluate_level(cfg: RunConfig, level: str, agents: dict[str, dict[str, Any]]
     progress = Progress(f"controllers at {level}", "evaluate", total, "episodes", cfg.progress_s)
     controllers: dict[str, Any] = {}
     played = 0
+    deadline = deadline or Deadline()
+
+    def unit(name: str, play, *args: Any) -> None:
+        key = f"evaluated_{level}_{name}"
+        found = units.get(key) if units is not None else None
+        if found is None:
+            deadline.check(f"evaluating {name} at {level}")
+            found = play(*args)
+            if units is not None:
+                units.put(key, found)
+        controllers[name] = found
 
     def save(name: str, trace: dict[str, np.ndarray] | None) -> None:
         if trace is not None:
             np.savez_compressed(out / contract.spacetime_name(level, name), **trace)
 
-    for name, seeds in agents.items():
+    def play_agent(name: str, seeds: dict[str, Any]) -> dict[str, Any]:
         per_seed = {}
         for k, (seed, record) in enumerate(seeds.items()):
             progress.update(played, controller=name, seed=int(seed))
@@ -59,14 +75,19 @@ def evaluate_level(cfg: RunConfig, level: str, agents: dict[str, dict[str, Any]]
             episodes, trace = player.play(agent, test, record_first=k == 0)
             save(name, trace)
             per_seed[seed] = {"episodes": episodes, "mean": mean_metrics(episodes)}
-            played += len(test)
-        controllers[name] = {"kind": "rl", "algorithm": next(iter(seeds.values()))["algorithm"], "per_seed": per_seed}
-    for ctrl, kind in baselines:
+        return {"kind": "rl", "algorithm": next(iter(seeds.values()))["algorithm"], "per_seed": per_seed}
+
+    def play_baseline(ctrl: Any, kind: str) -> dict[str, Any]:
         progress.update(played, controller=ctrl.name)
         episodes, trace = player.play(ctrl, test, record_first=True)
         save(ctrl.name, trace)
-        controllers[ctrl.name] = {"kind": kind, "params": ctrl.params(), "episodes": episodes,
-                                  "mean": mean_metrics(episodes)}
+        return {"kind": kind, "params": ctrl.params(), "episodes": episodes, "mean": mean_metrics(episodes)}
+
+    for name, seeds in agents.items():
+        unit(name, play_agent, name, seeds)
+        played += len(seeds) * len(test)
+    for ctrl, kind in baselines:
+        unit(ctrl.name, play_baseline, ctrl, kind)
         played += len(test)
     progress.update(played, force=True)
     return {"demand_scale": DEMAND_LEVELS[level], "controllers": controllers,
@@ -74,28 +95,57 @@ def evaluate_level(cfg: RunConfig, level: str, agents: dict[str, dict[str, Any]]
                       for name, t in tuned.items()}}
 
 
-def run(cfg: RunConfig, out: Path, log=print, state: Path | None = None) -> dict[str, Any]:
+def run(cfg: RunConfig, out: Path, log=print, state: Path | None = None, deadline: Deadline | None = None
+        ) -> dict[str, Any]:
     """Tune the baselines, train the agents, test every controller and write every output of
     ``cfg`` into ``out`` (see :mod:`arz_rl.protocol`), the resume state (checkpoints, replay
-    buffers) into ``state`` (default ``out/state``); returns the evaluation results."""
-    from .protocol import seed_sets, tune_baselines
-    from .stats import analyse, primary_comparison
-    from .train import train_all
+    buffers, finished units) into ``state`` (default ``out/state``); returns the evaluation results.
+
+    Once ``deadline`` has passed, no new unit starts and the unfinished agents save their state:
+    :class:`~arz_rl.resume.OutOfTime` is raised after ``<state>/continue.json`` is written, and the
+    same call with the same ``out`` and ``state`` goes on from there (:mod:`arz_rl.resume`)."""
+    from .protocol import seed_sets
 
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
     device_info = resolve_device(cfg.device)  # the one place "auto" becomes cpu or gpu
-    device = device_info["device"]
     sets = seed_sets(cfg)
-    log(f"[arz_rl] mode={cfg.mode} device={device} ({device_info['gpu_name'] or 'CPU'}) "
+    log(f"[arz_rl] mode={cfg.mode} device={device_info['device']} ({device_info['gpu_name'] or 'CPU'}) "
         f"algorithms={','.join(cfg.algorithms)} seeds={cfg.seeds} levels={','.join(cfg.levels)}")
     params = cfg.to_dict()
-    tuned = {level: tune_baselines(cfg, level, sets.validation, log) for level in cfg.levels}
+    state = state or out / contract.STATE_DIR
+    units = Units(state, params)
+    deadline = deadline or Deadline()
+    if units.done():
+        log(f"[arz_rl] going on from an earlier part of this run: {len(units.done())} unit(s) done")
+    try:
+        return _run(cfg, out, log, state, deadline, units, sets, params, device_info, started)
+    except OutOfTime as exc:
+        pending = [f"tuned_{lv}" for lv in cfg.levels if units.get(f"tuned_{lv}") is None]
+        record = write_continue(state, str(exc), units, pending)
+        log(f"[arz_rl] stopped at the deadline ({exc}); {len(record['done'])} unit(s) done, the state is saved: "
+            "the next part goes on from here")
+        raise
+
+
+def _run(cfg: RunConfig, out: Path, log, state: Path, deadline: Deadline, units: Units, sets: Any,
+         params: dict[str, Any], device_info: dict[str, Any], started: float) -> dict[str, Any]:
+    from .protocol import tune_baselines
+    from .stats import analyse, primary_comparison
+    from .train import train_all
+
+    device = device_info["device"]
+    tuned = {}
+    for level in cfg.levels:
+        tuned[level] = units.get(f"tuned_{level}")
+        if tuned[level] is None:
+            deadline.check(f"tuning the baselines at {level}")
+            tuned[level] = units.put(f"tuned_{level}", tune_baselines(cfg, level, sets.validation, log))
     teachers_from = {lv: {name: {"sweep": t["sweep"]} for name, t in by_name.items()} for lv, by_name in tuned.items()}
     training: dict[str, Any] = {"parameters": params, "device": device_info,
-                                "runs": train_all(cfg, out, device, log, teachers_from, state)}
+                                "runs": train_all(cfg, out, device, log, teachers_from, state, deadline, units)}
     (out / contract.TRAINING).write_text(json.dumps(contract.stamp(training), indent=1))
-    levels = {level: evaluate_level(cfg, level, training["runs"][level], tuned[level], out, device)
+    levels = {level: evaluate_level(cfg, level, training["runs"][level], tuned[level], out, device, units, deadline)
               for level in cfg.levels}
     protocol = analyse(levels)
     primary = primary_comparison(levels, cfg.headline_level, cfg.primary)
@@ -127,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, help="folder of the outputs (required unless --check)")
     ap.add_argument("--state", type=Path, help="folder of the resume state: checkpoints, replay buffers "
                                                 "(default OUT/state)")
+    ap.add_argument("--deadline", type=float, help="unix time after which no new unit starts: the run saves its "
+                                                     "state, writes STATE/continue.json and exits with status "
+                                                     f"{EXIT_CONTINUE}; the same command goes on from there")
     ap.add_argument("--check", action="store_true",
                     help="only validate the settings (no simulator, no learner loaded) and exit")
     args = ap.parse_args(argv)
@@ -155,9 +208,13 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.mode == "tune":
         from .tune import run_study
 
+        # a study is not cut into parts: its trials are kept in its journal as they finish
         run_study(cfg, args.out, Path(cfg.tune_storage) if cfg.tune_storage else None, state=args.state)
-    else:
-        run(cfg, args.out, state=args.state)
+        return 0
+    try:
+        run(cfg, args.out, state=args.state, deadline=Deadline(args.deadline))
+    except OutOfTime:
+        return EXIT_CONTINUE
     return 0
 
 

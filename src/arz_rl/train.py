@@ -10,6 +10,7 @@ deterministically); the checkpoint with the lowest mean delay there is the one t
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import warnings
@@ -27,6 +28,7 @@ from .env import SignalCorridorEnv
 from .evaluate import AgentController
 from .progress import Progress
 from .protocol import Player, env_kwargs, seed_sets
+from .resume import Deadline, OutOfTime, Units
 from .stats import PRIMARY_METRIC
 
 
@@ -84,13 +86,25 @@ def latest_checkpoint(folder: Path, prefix: str) -> tuple[Path, int] | None:
     return best
 
 
+def _monitor(path: Path) -> tuple[float, pd.DataFrame]:
+    """One monitor CSV: its start (unix s, ``t_start`` of its header line) and its rows, ``t`` made
+    absolute (each file counts from its own start, and a resumed agent writes a new file each session)."""
+    with path.open() as fh:
+        start = float(json.loads(fh.readline().lstrip("#") or "{}").get("t_start", 0.0))
+    frame = pd.read_csv(path, skiprows=1)
+    frame["t"] = frame["t"] + start
+    return start, frame
+
+
 def learning_curve(monitor_files: list[Path]) -> dict[str, list[float]]:
-    """Episodes of the monitor CSVs, in time order: cumulative timesteps, return, length, wall time (s)."""
-    frames = [pd.read_csv(p, skiprows=1) for p in monitor_files if p.exists() and p.stat().st_size > 0]
-    frames = [f for f in frames if len(f)]
+    """Episodes of the monitor CSVs, in time order: cumulative timesteps, return, length, wall time
+    (s since the first file's start: across a resumed agent's sessions, the gaps between them too)."""
+    read = [_monitor(p) for p in monitor_files if p.exists() and p.stat().st_size > 0]
+    frames = [f for _, f in read if len(f)]
     if not frames:
         return {"timesteps": [], "episode_return": [], "episode_length": [], "wall_time_s": []}
     df = pd.concat(frames).sort_values("t", kind="stable")
+    df["t"] = df["t"] - min(start for start, _ in read)
     return {
         "timesteps": df["l"].cumsum().astype(int).tolist(),
         "episode_return": df["r"].astype(float).tolist(),
@@ -105,16 +119,20 @@ def _drop_older_replay_buffers(newest: Path, tag: str) -> None:
             old.unlink(missing_ok=True)
 
 
-def _checkpoints(save_freq: int, folder: Path, tag: str, replay_buffer: bool):
+def _checkpoints(save_freq: int, folder: Path, tag: str, replay_buffer: bool, on_save=None):
     """SB3's CheckpointCallback keeping every model checkpoint but only the newest DQN replay
-    buffer: each is tens of MB, and resuming needs only the newest."""
+    buffer (each is tens of MB, and resuming needs only the newest); ``on_save(timesteps)`` saves
+    the rest of what a resumed agent needs beside each checkpoint."""
     from stable_baselines3.common.callbacks import CheckpointCallback
 
     class NewestReplayBuffer(CheckpointCallback):
         def _on_step(self) -> bool:
             keep_going = super()._on_step()
-            if self.save_replay_buffer and self.n_calls % self.save_freq == 0:
-                _drop_older_replay_buffers(Path(self._checkpoint_path("replay_buffer_", extension="pkl")), tag)
+            if self.n_calls % self.save_freq == 0:
+                if self.save_replay_buffer:
+                    _drop_older_replay_buffers(Path(self._checkpoint_path("replay_buffer_", extension="pkl")), tag)
+                if on_save is not None:
+                    on_save(self.num_timesteps)
             return keep_going
 
     return NewestReplayBuffer(save_freq=save_freq, save_path=str(folder), name_prefix=tag,
@@ -185,27 +203,103 @@ def _progress_callback(progress: Progress, score: ValidationScore, per_step: int
     return ReportProgress()
 
 
+def _deadline_callback(deadline: Deadline):
+    """An SB3 callback that ends ``learn`` once ``deadline`` has passed (the caller saves the state)."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class StopAtDeadline(BaseCallback):
+        #: timesteps at the start of the current rollout: PPO does not learn from a rollout cut
+        #: short, so its count goes back to here when it stops (a one-part run counts the same)
+        rollout_start = 0
+
+        def _on_rollout_start(self) -> None:
+            self.rollout_start = self.num_timesteps
+
+        def _on_step(self) -> bool:
+            # DQN stops where a collection chunk ends, so that the counts of a resumed agent and a
+            # one-part one stay equal (that chunk's gradient step is the one a cut skips)
+            freq = getattr(self.model, "train_freq", None)
+            if freq is not None and str(getattr(freq.unit, "value", "")) == "step" and \
+                    self.num_timesteps % (freq.frequency * self.training_env.num_envs):
+                return True
+            return not deadline.passed()
+
+    return StopAtDeadline()
+
+
+SESSION_FILE = "session.pkl"  #: beside an agent's checkpoints: the rest of what resuming it needs
+
+
+def _random_states() -> dict[str, Any]:
+    import random
+
+    import torch as th
+
+    states = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": th.get_rng_state()}
+    if th.cuda.is_available():
+        states["cuda"] = th.cuda.get_rng_state_all()
+    return states
+
+
+def _restore_random_states(states: dict[str, Any]) -> None:
+    import random
+
+    import torch as th
+
+    random.setstate(states["python"])
+    np.random.set_state(states["numpy"])
+    th.set_rng_state(states["torch"])
+    if "cuda" in states and th.cuda.is_available():
+        th.cuda.set_rng_state_all(states["cuda"])
+
+
+def _resume_point(ckpt_dir: Path, tag: str, algo: str, cls, vec, learner: str):
+    """The newest checkpoint that loads (a session killed while writing one leaves it damaged: the
+    one before it is taken, the damaged one removed), as (model, steps), or None."""
+    while (found := latest_checkpoint(ckpt_dir, tag)) is not None:
+        try:
+            model = cls.load(found[0], env=vec, device=learner)
+        except Exception:  # noqa: BLE001  (a truncated zip raises several kinds)
+            found[0].unlink()
+            continue
+        buffer = ckpt_dir / f"{tag}_replay_buffer_{found[1]}_steps.pkl"
+        if algo == "dqn" and buffer.exists():
+            try:
+                model.load_replay_buffer(buffer)
+            except Exception:  # noqa: BLE001  a damaged buffer: refill it, the model is sound
+                buffer.unlink()
+        return model, found[1]
+    return None
+
+
 def agent_tag(algo: str, seed: int, level: str) -> str:
     return f"{algo}_seed{seed}_{level}"
 
 
 def train_agent(cfg: RunConfig, algo: str, seed: int, level: str, out: Path, device: str,
-                tuned: dict[str, Any] | None = None, name: str | None = None, state: Path | None = None
-                ) -> dict[str, Any]:
+                tuned: dict[str, Any] | None = None, name: str | None = None, state: Path | None = None,
+                deadline: Deadline | None = None) -> dict[str, Any] | None:
     """Train ``algo`` with training ``seed`` at demand ``level`` on the resolved ``device`` (cpu |
     gpu, :mod:`arz_rl.device`), resuming from a checkpoint in ``out``; returns its record.
     ``tuned``: the level's baseline tuning (``{family: {"sweep": [...]}}``), from which a warm
     start chooses its teacher (:mod:`arz_rl.warm_start`); ``name``: the agent's name (an
     ablation's, ``ppo_<variant>``; default ``algo``); ``state``: the folder of the resume state
-    (default ``out/state``, :data:`arz_rl.results.STATE_DIR`).
+    (default ``out/state``, :data:`arz_rl.results.STATE_DIR`).  Once ``deadline`` has passed the
+    agent saves everything it needs to go on and returns None (:mod:`arz_rl.resume`).
 
-    Writes ``out/monitor/<algo>_seed<k>_<i>.monitor.csv``, ``<state>/checkpoints/<tag>/`` (model
-    checkpoints and the newest DQN replay buffer),
+    Writes ``out/monitor/<tag>_[batch]<k>.monitor.csv`` (one file per session), ``<state>/checkpoints/<tag>/``
+    (model checkpoints, the newest DQN replay buffer, and :data:`SESSION_FILE`: the validation
+    history, the warm start, the random states and the sessions so far),
     ``out/models/<algo>_seed<k>.zip`` and ``out/models/<algo>_seed<k>_best/best_model.zip``.
     """
+    import pickle
+
     from stable_baselines3.common.callbacks import CallbackList
     from stable_baselines3.common.vec_env import DummyVecEnv
 
+    deadline = deadline or Deadline()
+    if deadline.passed():
+        return None
     name = name or algo
     tag = agent_tag(name, seed, level)
     shared = is_shared(cfg, algo)
@@ -214,8 +308,9 @@ def train_agent(cfg: RunConfig, algo: str, seed: int, level: str, out: Path, dev
     simulator: dict[str, Any] = {"device": "cpu", "engine": "numba", "why": "one env"}
     monitor_dir = out / "monitor"
     monitor_dir.mkdir(parents=True, exist_ok=True)
-    # a batched env always starts a new monitor file: a resumed run writes the next one
-    monitor = next(p for k in range(10_000) if not (p := monitor_dir / f"{tag}_batch{k}.monitor.csv").exists())
+    # every session starts a monitor file of its own (each counts time from its own start)
+    kind = "batch" if shared or n_envs > 1 else ""  # one row per corridor episode of a batched env
+    monitor = next(p for k in range(10_000) if not (p := monitor_dir / f"{tag}_{kind}{k}.monitor.csv").exists())
     if shared:
         from .vec_env import SharedJunctionVecEnv, pick_engine
 
@@ -233,30 +328,41 @@ def train_agent(cfg: RunConfig, algo: str, seed: int, level: str, out: Path, dev
         # the evaluation env stays a plain single env (same observations and rewards)
         warnings.filterwarnings("ignore", message="Training and eval env are not of the same type")
     else:
-        vec = DummyVecEnv([lambda: make_env(cfg, algo, level, monitor_dir / f"{tag}_0.monitor.csv")])
-    vec.seed(seed)
+        vec = DummyVecEnv([lambda: make_env(cfg, algo, level, monitor)])
     # a shared policy's SB3 step is one junction's decision: the budget and the intervals below
     # count corridor decisions, so that every agent simulates the same traffic
     per_step = vec.n_junctions if shared else 1
-    if cfg.normalize_reward and algo == "ppo":  # rewards over a running std of the discounted return
-        from stable_baselines3.common.vec_env import VecNormalize
-
-        vec = VecNormalize(vec, norm_obs=False, norm_reward=True, gamma=float(cfg.ppo.get("gamma", 0.99)))
     ckpt_dir = (state or out / contract.STATE_DIR) / "checkpoints" / tag
+    session_file = ckpt_dir / SESSION_FILE
     best_dir = out / "models" / f"{tag}_best"
     cls = _algo_class(algo)
     total = cfg.timesteps[algo] * per_step
-    resumed = latest_checkpoint(ckpt_dir, tag)
     learner = torch_name(device)
-    if resumed:
-        model = cls.load(resumed[0], env=vec, device=learner)
-        buffer = ckpt_dir / f"{tag}_replay_buffer_{resumed[1]}_steps.pkl"
-        if algo == "dqn" and buffer.exists():
-            model.load_replay_buffer(buffer)
+    normalise = cfg.normalize_reward and algo == "ppo"
+    saved = pickle.loads(session_file.read_bytes()) if session_file.exists() else None
+    if normalise:  # rewards over a running std of the discounted return
+        from stable_baselines3.common.vec_env import VecNormalize
+
+        vec = VecNormalize(vec, norm_obs=False, norm_reward=True, gamma=float(cfg.ppo.get("gamma", 0.99)))
+    loaded = _resume_point(ckpt_dir, tag, algo, cls, vec, learner)
+    resumed = None if loaded is None else (None, loaded[1])
+    if loaded is not None:
+        model = loaded[0]
+        # new demand draws for the rest of training, not the first session's again
+        vec.seed(seed + loaded[1])
     else:
+        vec.seed(seed)
         model = cls("MlpPolicy", vec, seed=seed, device=learner, verbose=0, **hyperparameters(cfg, algo))
-    warm_start, demos = None, None
-    if algo == "ppo" and cfg.warm_start_episodes and not resumed:
+    # what the checkpoint alone does not hold; from a session that saved at or before it
+    if saved is not None and (loaded is None or saved["timesteps"] > loaded[1]):
+        saved = None if loaded is None else {**saved, "history": [h for h in saved["history"]
+                                                                   if h["timesteps"] * per_step <= loaded[1]]}
+    if saved is not None:
+        _restore_random_states(saved["random"])
+        if normalise and saved.get("return_rms") is not None:
+            vec.ret_rms = saved["return_rms"]
+    warm_start, demos = (saved or {}).get("warm_start"), (saved or {}).get("demos")
+    if algo == "ppo" and cfg.warm_start_episodes and loaded is None:
         from .warm_start import choose_teacher, clone, demonstrations, pretrain_critic
 
         teacher = choose_teacher(tuned or {}, cfg.decision_interval, cfg.warm_start_teacher)
@@ -271,7 +377,11 @@ def train_agent(cfg: RunConfig, algo: str, seed: int, level: str, out: Path, dev
     score = ValidationScore(cfg, level, algo)
     best_path = best_dir / "best_model.zip"
     to_beat = float("inf")
-    if warm_start is not None:  # the cloned policy is a checkpoint too: PPO must improve on it to replace it
+    sessions = list((saved or {}).get("sessions", []))
+    if saved is not None:
+        score.history = list(saved["history"])
+        to_beat = min([h[PRIMARY_METRIC] for h in score.history] + [saved.get("warm_start_delay", float("inf"))])
+    elif warm_start is not None:  # the cloned policy is a checkpoint too: PPO must improve on it to replace it
         to_beat = score(model, 0)
         best_dir.mkdir(parents=True, exist_ok=True)
         model.save(best_path)
@@ -283,17 +393,52 @@ def train_agent(cfg: RunConfig, algo: str, seed: int, level: str, out: Path, dev
         from .warm_start import cloning_penalty
 
         penalty = cloning_penalty(demos, cfg.bc_weight, cfg.bc_decay_decisions, per_step, seed=seed)
+        penalty.history = [tuple(h) for h in (saved or {}).get("penalty_history", [])]
+    session = {"from": int(model.num_timesteps // per_step), "started": time.time()}
+
+    def save_session(timesteps: int) -> None:
+        """Beside the checkpoint of ``timesteps``: what resuming from it needs that it does not hold."""
+        record = {"timesteps": int(timesteps), "history": score.history, "warm_start": warm_start,
+                  "demos": demos, "random": _random_states(),
+                  "warm_start_delay": (warm_start or {}).get("validation_delay_s", float("inf")),
+                  "penalty_history": penalty.history if penalty is not None else [],
+                  "return_rms": getattr(vec, "ret_rms", None) if normalise else None,
+                  "sessions": sessions + [{**session, "to": int(timesteps // per_step), "ended": time.time()}]}
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        tmp = session_file.with_suffix(".tmp")
+        tmp.write_bytes(pickle.dumps(record))
+        tmp.replace(session_file)
+
+    stop = _deadline_callback(deadline)
     callbacks = CallbackList([
         _validation_callback(score, max(1, cfg.eval_freq // n_envs), best_path, per_step, to_beat),
-        _checkpoints(max(1, cfg.checkpoint_freq // n_envs), ckpt_dir, tag, replay_buffer=(algo == "dqn")),
+        _checkpoints(max(1, cfg.checkpoint_freq // n_envs), ckpt_dir, tag, replay_buffer=(algo == "dqn"),
+                     on_save=save_session),
         _progress_callback(progress, score, per_step),
         *([penalty] if penalty is not None else []),
+        stop,
     ])
     start = time.perf_counter()
     remaining = total - model.num_timesteps
     if remaining > 0:
-        model.learn(total_timesteps=remaining, callback=callbacks, reset_num_timesteps=resumed is None)
+        model.learn(total_timesteps=remaining, callback=callbacks, reset_num_timesteps=loaded is None)
     wall = time.perf_counter() - start
+
+    def checkpoint_now() -> None:
+        model.save(ckpt_dir / f"{tag}_{model.num_timesteps}_steps.zip")
+        if algo == "dqn":
+            newest = ckpt_dir / f"{tag}_replay_buffer_{model.num_timesteps}_steps.pkl"
+            model.save_replay_buffer(newest)
+            _drop_older_replay_buffers(newest, tag)
+        save_session(model.num_timesteps)
+
+    if model.num_timesteps < total:  # stopped at the deadline: save, and go on in the next session
+        if algo == "ppo":  # the cut rollout was simulated but not learned from
+            model.num_timesteps = stop.rollout_start
+        checkpoint_now()
+        progress.update(model.num_timesteps // per_step, force=True)
+        vec.close()
+        return None
     final_path = out / "models" / f"{tag}.zip"
     model.save(final_path)
     # the finished policy competes with the checkpoints chosen along the way
@@ -303,11 +448,8 @@ def train_agent(cfg: RunConfig, algo: str, seed: int, level: str, out: Path, dev
         model.save(best_path)
     progress.update(model.num_timesteps // per_step, force=True, validation_delay_s=final_score)
     # the finished model is a checkpoint too: a longer run resumes from here
-    model.save(ckpt_dir / f"{tag}_{model.num_timesteps}_steps.zip")
-    if algo == "dqn":
-        newest = ckpt_dir / f"{tag}_replay_buffer_{model.num_timesteps}_steps.pkl"
-        model.save_replay_buffer(newest)
-        _drop_older_replay_buffers(newest, tag)
+    checkpoint_now()
+    sessions.append({**session, "to": int(model.num_timesteps // per_step), "ended": time.time()})
     vec.close()
     hp = dict(getattr(cfg, algo))  # as configured (the record is JSON)
     chosen = min(score.history, key=lambda h: h[PRIMARY_METRIC])
@@ -324,6 +466,8 @@ def train_agent(cfg: RunConfig, algo: str, seed: int, level: str, out: Path, dev
         "gradient_updates": int(getattr(model, "_n_updates", 0)),
         "resumed_from": int(resumed[1]) // per_step if resumed else None, "train_wall_time_s": wall,
         "timesteps_per_s": (total - (resumed[1] if resumed else 0)) / per_step / wall if wall > 0 else None,
+        # the sessions it trained in (decisions from, to; unix start, end): one unless it was resumed
+        "sessions": [{k: (round(v, 1) if isinstance(v, float) else v) for k, v in s.items()} for s in sessions],
         "hyperparameters": hp, "model": str(final_path.relative_to(out)),
         "best_model": str((best_dir / "best_model.zip").relative_to(out)),
         "learning_curve": learning_curve(sorted((out / "monitor").glob(f"{tag}_*.monitor.csv"))),
@@ -342,22 +486,25 @@ def load_policy(out: Path, record: dict[str, Any], device: str):
 
 
 def _train_in_worker(cfg: RunConfig, algo: str, seed: int, level: str, out: Path, device: str,
-                     tuned: dict[str, Any] | None, name: str, state: Path | None
-                     ) -> tuple[dict[str, Any], float]:
+                     tuned: dict[str, Any] | None, name: str, state: Path | None, deadline: Deadline | None
+                     ) -> tuple[dict[str, Any] | None, float]:
     """One agent in a worker process: one thread each, the processes share the cores."""
     from .threads import set_threads
 
     set_threads(1, 1)
     t0 = time.perf_counter()
-    return train_agent(cfg, algo, seed, level, out, device, tuned, name, state), time.perf_counter() - t0
+    return train_agent(cfg, algo, seed, level, out, device, tuned, name, state, deadline), time.perf_counter() - t0
 
 
 def train_all(cfg: RunConfig, out: Path, device: str, log=print, tuned: dict[str, dict[str, Any]] | None = None,
-              state: Path | None = None) -> dict[str, dict[str, dict[str, dict[str, Any]]]]:
+              state: Path | None = None, deadline: Deadline | None = None, units: Units | None = None
+              ) -> dict[str, dict[str, dict[str, dict[str, Any]]]]:
     """Train every (agent, seed, level) of ``cfg`` (its algorithms and its ablations' PPO variants,
     :func:`arz_rl.config.agent_configs`): ``{level: {agent: {seed: record}}}``; ``tuned``: per
     level, the baseline tuning a warm start chooses its teacher from; ``state``: the folder of the
-    resume state (see :func:`train_agent`).
+    resume state (see :func:`train_agent`).  ``units`` keeps each finished agent's record (a later
+    part of the run skips it); once ``deadline`` has passed, every unfinished agent saves its state
+    and :class:`~arz_rl.resume.OutOfTime` is raised when they all have.
 
     With more than one core (``cfg.workers``, 0: one per core this process may use,
     :func:`arz_rl.threads.available_cores`) the agents train side by side in spawned worker
@@ -370,13 +517,26 @@ def train_all(cfg: RunConfig, out: Path, device: str, log=print, tuned: dict[str
     agents = agent_configs(cfg)
     jobs = [(name, algo, acfg, cfg.seed + k, level) for level in cfg.levels for k in range(cfg.seeds)
             for name, algo, acfg in agents]
-    cores = available_cores()
-    workers = min(cfg.workers or cores, len(jobs))
     runs: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
         level: {name: {} for name, _, _ in agents} for level in cfg.levels}
+    for name, _, _, seed, level in list(jobs):  # finished in an earlier part of the run
+        if units is not None and (record := units.get("trained_" + agent_tag(name, seed, level))) is not None:
+            runs[level][name][str(seed)] = record
+            jobs = [j for j in jobs if (j[0], j[3], j[4]) != (name, seed, level)]
+    if len(jobs) < len(agents) * cfg.seeds * len(cfg.levels):
+        log(f"[arz_rl] {len(agents) * cfg.seeds * len(cfg.levels) - len(jobs)} agent(s) trained in an earlier "
+            f"part of this run; {len(jobs)} to go")
+    stopped: list[str] = []
+    cores = available_cores()
+    workers = max(1, min(cfg.workers or cores, len(jobs)))
 
-    def report(name: str, seed: int, level: str, record: dict[str, Any], seconds: float) -> None:
+    def report(name: str, seed: int, level: str, record: dict[str, Any] | None, seconds: float) -> None:
+        if record is None:
+            stopped.append(agent_tag(name, seed, level))
+            return
         runs[level][name][str(seed)] = record
+        if units is not None:
+            units.put("trained_" + agent_tag(name, seed, level), record)
         log(f"[arz_rl] trained {name} seed={seed} at {level}: {record['timesteps']} steps, "
             f"{record['gradient_updates']} gradient updates, {seconds:.1f} s; checkpoint chosen at "
             f"{record['chosen_checkpoint']['timesteps']} steps (validation delay "
@@ -388,9 +548,10 @@ def train_all(cfg: RunConfig, out: Path, device: str, log=print, tuned: dict[str
         log(f"[arz_rl] training {len(jobs)} agent(s) one after the other: {set_threads(cores, 1)}")
         for name, algo, acfg, seed, level in jobs:
             t0 = time.perf_counter()
-            record = train_agent(acfg, algo, seed, level, out, device, (tuned or {}).get(level), name, state)
+            record = train_agent(acfg, algo, seed, level, out, device, (tuned or {}).get(level), name, state,
+                                 deadline)
             report(name, seed, level, record, time.perf_counter() - t0)
-    else:
+    elif jobs:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
         from concurrent.futures.process import BrokenProcessPool
@@ -411,7 +572,7 @@ def train_all(cfg: RunConfig, out: Path, device: str, log=print, tuned: dict[str
         # spawn: forking a process that already runs torch and numba threads can deadlock
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = {pool.submit(_train_in_worker, acfg, algo, seed, level, out, device,
-                                   (tuned or {}).get(level), name, state): (name, seed, level)
+                                   (tuned or {}).get(level), name, state, deadline): (name, seed, level)
                        for name, algo, acfg, seed, level in jobs}
             for future, (name, seed, level) in futures.items():
                 try:
@@ -420,5 +581,8 @@ def train_all(cfg: RunConfig, out: Path, device: str, log=print, tuned: dict[str
                     raise RuntimeError(f"a training worker process died while training {name} seed={seed} at "
                                        f"{level} (killed, or out of memory); the checkpoints so far are kept: the "
                                        "same run resumes from them") from exc
+    if stopped:
+        raise OutOfTime(f"deadline passed while training: {len(stopped)} agent(s) saved to go on "
+                        f"({', '.join(stopped)})")
     return {level: {algo: dict(sorted(records.items(), key=lambda kv: int(kv[0])))
                     for algo, records in algos.items()} for level, algos in runs.items()}
