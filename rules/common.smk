@@ -129,6 +129,16 @@ def study_workers(params):
     ]
 
 
+def session_budget():
+    """The backend's limit on one kernel session and how long before it the experiment saves its
+    state and stops (s; half the limit at most), {} when the backend sets no limit."""
+    limit = BACKEND.session_limit_s(backend_settings())
+    if limit is None:
+        return {}
+    margin = float(config.get("continuation", {}).get("margin_s", 900))
+    return {"time_limit_s": limit, "stop_margin_s": min(margin, limit / 2)}
+
+
 def run_metadata(mode, part=None):
     """The backend's metadata rendered into kernel-metadata.json."""
     try:
@@ -176,6 +186,9 @@ def runs_of(mode):
                 "metadata": run_metadata(mode, part),
                 "remote": git["remote"],
             }
+            # where runs are cut into parts, the cut is part of the run (no limit: digest as before)
+            if session_budget():
+                extra["session"] = session_budget()
             digest = run_digest(_FILES_DIGEST[0], extra)
             run = f"{config['backend']}-{config['device']}-{digest[:12]}"
             _RUNS[mode][run] = {

@@ -22,6 +22,7 @@ rule render:
             "install": config["kernel"]["install"],
             # the solver's validation feeds figures; a study has none
             "validate": wc.mode != "tune",
+            **run_info(wc)["extra"].get("session", {}),
         },
         metadata=lambda wc: run_info(wc)["extra"]["metadata"],
         check=config["kernel"]["check"],
@@ -74,6 +75,7 @@ rule poll:
         progress_log=config["poll"].get("progress_log_s", 30),
         notify=config.get("notify"),
         root=str(ROOT),
+        continuation=config.get("continuation"),
     script:
         "../scripts/poll.py"
 

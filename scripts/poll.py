@@ -8,4 +8,5 @@ poll(launch_file=Path(snakemake.input.launch), output=Path(snakemake.output[0]),
      backend=snakemake.params.backend, settings=snakemake.params.settings,  # noqa: F821
      interval=snakemake.params.interval, deadline=snakemake.params.deadline,  # noqa: F821
      progress_log_s=snakemake.params.progress_log, notify_settings=snakemake.params.notify,  # noqa: F821
-     root=Path(snakemake.params.root), log=snakemake.log.status, kernel_log=snakemake.log.kernel)  # noqa: F821
+     root=Path(snakemake.params.root), continuation=snakemake.params.continuation,  # noqa: F821
+     log=snakemake.log.status, kernel_log=snakemake.log.kernel)  # noqa: F821

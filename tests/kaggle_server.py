@@ -6,6 +6,11 @@ Every call is ``POST /v1/{service}/{Method}`` with a camelCase JSON body and
 HTTP Basic (username:key) or Bearer auth.  A pushed script runs as on Kaggle:
 in a fresh working folder (its output), in a subprocess, QUEUED -> RUNNING ->
 COMPLETE/ERROR.  Output files are served without auth from ``/files/...``.
+
+As on Kaggle, the latest version of each kernel named in the push's ``kernelDataSources`` is
+mounted read-only at ``../input/<slug>`` beside the working folder, and a session running past the
+push's ``sessionTimeoutSeconds`` is ended with Kaggle's status (ERROR) and message; what it wrote is
+lost (Kaggle keeps no output of a session it stopped).
 Faults are injected through :attr:`KaggleTestServer.faults` (or ``POST /_faults``).
 """
 
@@ -24,6 +29,8 @@ from pathlib import Path
 from urllib.parse import quote, unquote
 
 SERVICE = "kernels.KernelsApiService"
+#: Kaggle's message for a session stopped at its limit
+TIMEOUT_MESSAGE = "Your notebook was stopped because it exceeded the max allowed execution duration."
 
 
 class Version:
@@ -36,6 +43,8 @@ class Version:
         self.cancelled = False
         self.started: float | None = None
         self.ended: float | None = None
+        self.timed_out = False
+        self.mounted: list[str] = []  #: the kernel sources mounted in ../input
 
 
 class KaggleTestServer:
@@ -78,6 +87,7 @@ class KaggleTestServer:
             return
         script = v.workdir.parent / "script.py"
         script.write_text(v.script)
+        self._mount_sources(v)
         # like Kaggle, the platform puts files of its own into the working directory, which end up
         # among the outputs but in no manifest of the kernel's
         (v.workdir / "__notebook_source__.ipynb").write_text(json.dumps({"cells": [], "source": v.script[:100]}))
@@ -85,12 +95,24 @@ class KaggleTestServer:
         started = v.started = time.time()
         env = {k: val for k, val in os.environ.items() if not k.startswith("KAGGLE_")}
         v.proc = subprocess.Popen([sys.executable, str(script)], cwd=v.workdir, env=env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, text=True)
+                                  stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        limit = v.meta.get("sessionTimeoutSeconds")
+        timer = threading.Timer(float(limit), self._time_out, args=(v,)) if limit else None
+        if timer:
+            timer.start()
         for line in v.proc.stdout:
             v.log.append({"stream_name": "stdout", "time": round(time.time() - started, 3), "data": line})
         rc = v.proc.wait()
+        if timer:
+            timer.cancel()
         v.ended = time.time()
-        if v.cancelled:
+        if v.timed_out:
+            import shutil
+
+            shutil.rmtree(v.workdir, ignore_errors=True)  # a stopped session keeps no output
+            v.workdir.mkdir()
+            v.state, v.failure = "ERROR", TIMEOUT_MESSAGE
+        elif v.cancelled:
             v.state = "CANCEL_ACKNOWLEDGED"
         elif self.faults.get("fail_run"):
             v.state, v.failure = "ERROR", self.faults["fail_run"]
@@ -98,6 +120,29 @@ class KaggleTestServer:
             v.state, v.failure = "ERROR", f"Your notebook hit an error: exit status {rc}"
         else:
             v.state = "COMPLETE"
+
+    def _mount_sources(self, v: Version) -> None:
+        """The latest version of each kernel source, read-only at ``../input/<slug>``."""
+        import shutil
+        import stat
+
+        for source in v.meta.get("kernelDataSources") or []:
+            versions = self.kernels.get(source) or []
+            if not versions:
+                continue
+            target = v.workdir.parent / "input" / source.split("/", 1)[1]
+            shutil.copytree(versions[-1].workdir, target)
+            for path in [target, *target.rglob("*")]:
+                mode = path.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+                path.chmod(mode)
+            v.mounted.append(source)
+
+    def _time_out(self, v: Version) -> None:
+        if v.proc and v.proc.poll() is None:
+            v.timed_out = True
+            import signal
+
+            os.killpg(v.proc.pid, signal.SIGKILL)
 
     def cancel(self, slug: str) -> None:
         v = self.kernels[slug][-1]

@@ -3,6 +3,7 @@ interrupted or killed, outputs edited or deleted, bad settings, read-only folder
 hang (a bounded time), exactly one launch where a launch is kept, nothing lost, and the message.
 The README's "Resume" section describes what these tests show."""
 
+import itertools
 import json
 import os
 import signal
@@ -237,3 +238,40 @@ def test_run_out_on_an_unwritable_path_is_one_line(tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "--out /dev/null/results: cannot write there (Not a directory): choose a writable folder" in out.stderr
+
+
+def test_a_killed_part_goes_on_from_its_last_save_only_when_the_config_allows(tmp_path, faults_config):
+    """continuation.after_kill: true: the kernel killed mid-training (as a preemption would) without
+    reporting a failure; the same snakemake command launches part 2, which resumes the agents
+    from their newest checkpoints and ends with the plots."""
+    config = yaml.safe_load(faults_config.read_text())
+    config["continuation"] = {"max_parts": 3, "margin_s": 0, "after_kill": True}
+    cfg = tmp_path / "after-kill.yaml"
+    cfg.write_text(yaml.safe_dump(config))
+    repo = make_repo(tmp_path / "repo")
+    proc = start_snakemake(repo, PLOTS, config=cfg)
+    try:
+        run = wait_until_polling(repo)
+        checkpoints = run / "local" / "work" / "arz_rl_run" / "state" / "checkpoints"
+        deadline = time.time() + 180
+        while time.time() < deadline and len(list(checkpoints.glob("*/session.pkl"))) < 2:
+            time.sleep(0.2)
+        os.kill(_kernel_pid(run), signal.SIGKILL)
+        text = proc.communicate(timeout=400)[0].decode()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, text[-3000:]
+    assert "was killed without reporting a failure" in text and "launched part 2" in text
+    assert [p["part"] for p in launches(run)] == [1, 2]
+    summary = json.loads((run / "output" / "session_summary.json").read_text())
+    assert [p["status"] for p in summary["parts"]] == ["killed", "complete"]
+    training = json.loads((run / "output" / "training_metrics.json").read_text())["runs"]
+    for level in training.values():
+        for agent in ("ppo", "dqn"):
+            chain = level[agent]["0"]["sessions"]
+            assert chain[0]["from"] == 0 and chain[-1]["to"] == level[agent]["0"]["timesteps"]
+            assert all(a["to"] <= b["from"] < b["to"] for a, b in itertools.pairwise(chain))
+    assert any(len(level[a]["0"]["sessions"]) == 2 and level[a]["0"]["sessions"][1]["from"] > 0
+               for level in training.values() for a in ("ppo", "dqn"))
+    assert (repo / PLOTS).exists()

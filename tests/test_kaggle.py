@@ -193,3 +193,48 @@ def test_quota_is_checked_before_pushing(server, tmp_path):
     backend().launch(kernel(tmp_path, "n14", device="cpu"), tmp_path)  # no GPU, no quota needed
     assert server.pushes == 2
     time.sleep(0.5)
+
+
+def test_a_session_past_its_pushed_timeout_is_ended_as_kaggle_does(server, tmp_path):
+    """The push carries kaggle.session_timeout_s; the server ends a session running past it with
+    Kaggle's status and message, and keeps none of its output."""
+    from kaggle_server import TIMEOUT_MESSAGE
+
+    be = backend()
+    d = kernel(tmp_path, "slow", work_s=30)
+    meta = json.loads((d / "kernel-metadata.json").read_text())
+    (d / "kernel-metadata.json").write_text(json.dumps({**meta, "session_timeout_seconds": 2}))
+    record = be.launch(d, tmp_path)
+    assert server.kernels["tester/arz-rl-quick"][0].meta["sessionTimeoutSeconds"] == 2
+    with pytest.raises(KernelRunnerError, match="exceeded the max allowed execution duration"):
+        wait(be, record, "slow", interval=0.1, deadline=60, log_file=tmp_path / "slow.log", echo=lambda m: None)
+    version = server.kernels["tester/arz-rl-quick"][0]
+    assert version.timed_out and version.failure == TIMEOUT_MESSAGE and not list(version.workdir.iterdir())
+
+
+MOUNTED = '''
+import json, pathlib
+NONCE = {nonce!r}
+PART = 1  # the backend writes the part here
+found = sorted(p.relative_to(pathlib.Path.cwd().parent).as_posix()
+               for p in (pathlib.Path.cwd().parent / "input").rglob("*") if p.is_file())
+print("PART", PART, "INPUT", json.dumps(found), flush=True)
+print("SESSION_COMPLETE " + NONCE, flush=True)
+'''
+
+
+def test_part_two_mounts_part_ones_output_beside_its_working_folder(server, tmp_path):
+    """Part k runs on the other kernel of a pair (<id>-cont for even parts) with part k - 1's kernel
+    as its source: the server mounts that output at ../input/<slug>, as Kaggle does."""
+    be = backend()
+    record, done, _ = run(be, tmp_path, "p1")
+    assert done["state"] == "complete"
+    d = kernel(tmp_path, "p2")
+    (d / "kernel.py").write_text(MOUNTED.format(nonce="p2"))
+    second = be.launch(d, tmp_path, part=2)
+    assert second["kernel"] == "tester/arz-rl-quick-cont" and second["part"] == 2
+    assert server.kernels["tester/arz-rl-quick-cont"][0].meta["kernelDataSources"] == ["tester/arz-rl-quick"]
+    wait(be, second, "p2", interval=0.1, deadline=60, log_file=tmp_path / "p2.log", echo=lambda m: None)
+    text = "".join(e["data"] for e in be.log(second))
+    assert "PART 2 INPUT" in text and "input/arz-rl-quick/arz_rl_run/metrics.json" in text
+    assert "input/arz-rl-quick/arz_rl_run/state/checkpoints/replay_buffer.pkl" in text

@@ -403,3 +403,24 @@ def test_the_live_line_rewrites_itself_on_a_terminal_and_logs_at_its_own_pace():
     assert "\r" in screen and "[train] a 3/10" in screen and "status: running\n" in screen
     assert screen.count("\n") == 1  # one line rewritten in place, not a scroll; the status above it
     assert logged == ["progress: [train] a 1/10", "progress: [train] a 3/10"]  # t=0 and t=40; the rest waits
+
+
+@pytest.mark.parametrize("budget", [{}, {"time_limit_s": 120, "stop_margin_s": 30}])
+def test_the_kernel_carries_its_session_limit_as_python(tmp_path, budget):
+    """The rendered constants are Python (no limit: None), and the part line is where backends write it."""
+    import ast
+    import hashlib
+
+    bundle = tmp_path / "code.bundle"
+    bundle.write_bytes(b"bundle")
+    sync = {"sha": "0" * 40, "ref": "refs/x", "head": None,
+            "bundle": {"path": str(bundle), "sha256": hashlib.sha256(b"bundle").hexdigest()}}
+    run = {"run_id": "local-cpu-0", "mode": "quick", "device": "cpu", "backend": "local", "parameters": {},
+           **budget}
+    render_kernel(Path(__file__).resolve().parents[1] / "kernel", tmp_path / "k", sync, run)
+    tree = ast.parse((tmp_path / "k" / "kernel.py").read_text())
+    values = {node.targets[0].id: node.value for node in tree.body
+              if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)}
+    assert ast.literal_eval(values["TIME_LIMIT_S"]) == budget.get("time_limit_s")
+    assert ast.literal_eval(values["STOP_MARGIN_S"]) == budget.get("stop_margin_s", 0)
+    assert "\nPART = 1  #" in (tmp_path / "k" / "kernel.py").read_text()

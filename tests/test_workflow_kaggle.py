@@ -1,6 +1,7 @@
 """End-to-end with backend=kaggle: the real snakemake and the real kaggle client, against the
 local Kaggle-protocol server (no network)."""
 
+import itertools
 import json
 import os
 import signal
@@ -158,3 +159,38 @@ def test_fan_out_runs_kernels_in_parallel_under_the_session_cap(setup, cap):
     assert merged
     data = json.loads(merged[-1].read_text())
     assert set(data["levels"][data["headline_level"]]["comparisons"]) == {"ppo", "dqn"}
+
+
+def test_a_run_longer_than_a_session_goes_on_in_new_versions_to_its_plots(setup, tmp_path):
+    """kaggle.session_timeout_s of one minute: each version saves its state half a minute in, the
+    next version (the pair's other kernel) gets that output mounted as its input and goes on from
+    it; the same snakemake command ends with the plots."""
+    repo, server, cfg, env = setup
+    config = yaml.safe_load(cfg.read_text())
+    config["kaggle"]["session_timeout_s"] = 60
+    config["continuation"] = {"max_parts": 6, "margin_s": 30, "after_kill": False}
+    config["experiment"]["quick"].update(levels=["over"], timesteps={"ppo": 12_000, "dqn": 16_000},
+                                         eval_freq=4_000, checkpoint_freq=4_000)
+    parts_cfg = tmp_path / "parts.yaml"
+    parts_cfg.write_text(yaml.safe_dump(config))
+    known, pushes = set(runs(repo)), server.pushes
+    out = snakemake(repo, PLOTS, config=parts_cfg, env=env)
+    assert out.returncode == 0, out.stderr[-4000:]
+    (run,) = [r for r in runs(repo) if r not in known]
+    parts = [json.loads(line) for line in (run / "launches.jsonl").read_text().splitlines()]
+    assert len(parts) >= 2 and server.pushes == pushes + len(parts)
+    assert [p["kernel"] for p in parts[:2]] == ["tester/arz-rl-quick", "tester/arz-rl-quick-cont"]
+    for earlier, later in itertools.pairwise(parts):  # each version mounted the one before it
+        version = server.kernels[later["kernel"]][later["version"] - 1]
+        assert version.meta["kernelDataSources"] == [earlier["kernel"]] == version.mounted
+        assert version.meta["sessionTimeoutSeconds"] == 60
+    summary = json.loads((run / "output" / "session_summary.json").read_text())
+    assert summary["status"] == "complete" and summary["part"] == len(parts)
+    training = json.loads((run / "output" / "training_metrics.json").read_text())["runs"]["over"]
+    for agent, total in (("ppo", 12_000), ("dqn", 16_000)):
+        chain = training[agent]["0"]["sessions"]
+        assert chain[0]["from"] == 0 and chain[-1]["to"] == training[agent]["0"]["timesteps"] >= total
+        assert all(a["to"] == b["from"] < b["to"] for a, b in itertools.pairwise(chain))
+    assert any(len(training[a]["0"]["sessions"]) > 1 for a in ("ppo", "dqn"))
+    assert not list((run / "output").glob("state/**/*.zip"))  # the resume state stayed on Kaggle
+    assert (repo / PLOTS / "controller_comparison.pdf").exists()

@@ -2,6 +2,7 @@
 SLURM cluster (tests/slurm_cluster.sh), and the profiles/slurm executor profile.  Every snakemake call
 runs under `timeout -k`: a hung executor ignores SIGTERM."""
 
+import itertools
 import json
 import os
 import signal
@@ -165,8 +166,10 @@ def test_job_past_its_time_limit_fails_with_timeout(setup, tmp_path):
     experiment = yaml.safe_load(TINY.read_text())["experiment"]
     experiment["quick"]["timesteps"] = {"ppo": 10_000_000, "dqn": 10_000_000}  # hours: killed at 1 min
     experiment["quick"].update(eval_freq=100_000, checkpoint_freq=100_000)
+    # the kernel is told 10 minutes, but the last --time sbatch reads wins (a partition's MaxTime
+    # does the same): it cannot stop before the limit it does not know, and SLURM kills it
     cfg = write_config(tmp_path / "timeout.yaml", fan_out="none", experiment=experiment,
-                       slurm={"cpus": 1, "mem": "1500M", "time_limit": "1"})
+                       slurm={"cpus": 1, "mem": "1500M", "time_limit": "00:10:00", "extra_args": ["--time=1"]})
     out = snakemake(repo, PLOTS, config=cfg, kill_after=LIMIT)
     assert out.returncode != 0
     assert "TIMEOUT" in out.stderr and "raise slurm.time_limit" in out.stderr
@@ -199,3 +202,44 @@ def test_an_optuna_study_runs_its_trials_as_parallel_jobs_on_one_journal(setup, 
     assert a[0] < b[1] and b[0] < a[1], (a, b)  # the two trials ran side by side
     best = yaml.safe_load((repo / "results" / "tune" / "best.yaml").read_text())
     assert best["completed_trials"] == 2 and best["value"] == min(t["value"] for t in trials.values())
+
+
+def test_a_run_longer_than_the_time_limit_goes_on_in_parts_to_its_plots(setup, tmp_path):
+    """slurm.time_limit of 2 minutes and a run of ~130 s of training on each of 2 cores (4 parts
+    here, 3 on a machine half again as fast): each job saves its state a minute in
+    (continuation.margin_s, at most half the limit), the same snakemake command submits the next
+    part, which goes on from that state, and ends with the plots."""
+    repo, _ = setup
+    experiment = yaml.safe_load(TINY.read_text())["experiment"]
+    experiment["quick"].update(levels=["over"], timesteps={"ppo": 40_000, "dqn": 70_000}, eval_freq=5_000,
+                               checkpoint_freq=5_000)
+    cfg = write_config(tmp_path / "parts.yaml", fan_out="none", experiment=experiment,
+                       slurm={"cpus": 1, "mem": "1500M", "time_limit": "2"},
+                       continuation={"max_parts": 8, "margin_s": 60, "after_kill": False})
+    known = set(runs(repo))
+    out = snakemake(repo, PLOTS, config=cfg, kill_after=1200)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    (run,) = [r for r in runs(repo) if r not in known]
+    parts = launches(run)
+    assert len(parts) >= 3 and [p["part"] for p in parts] == list(range(1, len(parts) + 1))
+    assert len({p["job_id"] for p in parts}) == len(parts)  # one job per part, one nonce for all
+    assert len({p["nonce"] for p in parts}) == 1 and "launched part 2 of at most 8" in out.stderr
+    summary = json.loads((run / "output" / "session_summary.json").read_text())
+    assert summary["status"] == "complete" and summary["part"] == len(parts)
+    assert [p["status"] for p in summary["parts"]] == ["continue"] * (len(parts) - 1) + ["complete"]
+    # training went on where it stopped: the sessions of each agent chain up, never from zero twice
+    training = json.loads((run / "output" / "training_metrics.json").read_text())["runs"]["over"]
+    sessions = [s for agent in ("ppo", "dqn") for s in training[agent]["0"]["sessions"]]
+    assert len(sessions) >= 3
+    for agent, total in (("ppo", 40_000), ("dqn", 70_000)):
+        chain = training[agent]["0"]["sessions"]
+        assert chain[0]["from"] == 0 and chain[-1]["to"] == training[agent]["0"]["timesteps"] >= total
+        assert all(a["to"] == b["from"] < b["to"] for a, b in itertools.pairwise(chain))
+    # the same results as a one-part run: the contract's files and records
+    (one_part,) = [r for r in downloaded(repo) if r in known][:1]
+    reference = json.loads((one_part / "output" / "training_metrics.json").read_text())["runs"]["near"]
+    ref_record = next(iter(next(iter(reference.values())).values()))
+    assert set(training["ppo"]["0"]) == set(ref_record)
+    evaluation = json.loads((run / "output" / "evaluation_results.json").read_text())
+    assert {"ppo", "dqn", "fixed_time", "max_pressure", "actuated"} <= set(evaluation["levels"]["over"]["controllers"])
+    assert (repo / PLOTS).exists()

@@ -1,5 +1,6 @@
 """Wait for a launched kernel: stream its log, report status changes, enforce a deadline, and
-accept completion only with this run's SESSION_COMPLETE nonce."""
+accept completion only with this run's SESSION_COMPLETE nonce (or, for a part of a run longer than
+one session, its ``SESSION_CONTINUE <nonce> part <k>``)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ RELAUNCH = "to launch this run again (a new nonce), run the same snakemake comma
 MARKER_START = "SESSION_START"
 MARKER_OK = "SESSION_COMPLETE"
 MARKER_FAILED = "SESSION_FAILED"
+MARKER_CONTINUE = "SESSION_CONTINUE"
+CONTINUE = "continue"  #: the state :func:`wait` returns when a part saved its state for the next part
 
 
 def log_text(entries: list[dict[str, Any]]) -> str:
@@ -28,9 +31,20 @@ def marker_seen(text: str, nonce: str) -> bool:
     return any(line.strip() == f"{MARKER_OK} {nonce}" for line in text.splitlines())
 
 
-def belongs_to_run(text: str, nonce: str) -> bool:
-    """True when the log carries this run's end marker (success or failure) with its nonce."""
-    marks = {f"{m} {nonce}" for m in (MARKER_OK, MARKER_FAILED)}
+def continue_seen(text: str, nonce: str, part: int) -> bool:
+    """True when a line is exactly ``SESSION_CONTINUE <nonce> part <part>``."""
+    return any(line.strip() == f"{MARKER_CONTINUE} {nonce} part {part}" for line in text.splitlines())
+
+
+def failure_reported(text: str, nonce: str) -> bool:
+    """True when the kernel itself reported this run's failure (an error, not a killed session)."""
+    return any(line.strip().split(":")[0] == f"{MARKER_FAILED} {nonce}" for line in text.splitlines())
+
+
+def belongs_to_run(text: str, nonce: str, part: int = 1) -> bool:
+    """True when the log carries this run's end marker (success, failure, or part ``part``'s
+    continuation) with its nonce."""
+    marks = {f"{m} {nonce}" for m in (MARKER_OK, MARKER_FAILED)} | {f"{MARKER_CONTINUE} {nonce} part {part}"}
     return any(line.strip().split(":")[0] in marks for line in text.splitlines())
 
 
@@ -106,12 +120,14 @@ def wait(backend: Backend, record: dict[str, Any], nonce: str, *, interval: floa
     """
     grace = float(getattr(backend, "stale_grace_s", 0.0))
     launched = float(record.get("launched", clock()))
+    part = int(record.get("part", 1))
+    what = f"{record['backend']} run {record['id']}" + (f" (part {part})" if part > 1 else "")
     seen = 0
     last_state = None
     board = ProgressBoard()
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("a") as out:
-        out.write(f"--- polling {record['backend']} run {record['id']} ---\n")
+        out.write(f"--- polling {what} ---\n")
         while True:
             status: Status = backend.status(record)
             entries = backend.log(record)
@@ -124,11 +140,11 @@ def wait(backend: Backend, record: dict[str, Any], nonce: str, *, interval: floa
                     progress(board.text())
             elapsed = clock() - launched
             shown = status.state
-            stale = status.state in FINISHED and elapsed < grace and not belongs_to_run(log_text(entries), nonce)
+            stale = status.state in FINISHED and elapsed < grace and not belongs_to_run(log_text(entries), nonce, part)
             if stale:
                 shown = f"{status.state} (not this run's: previous version's status, waiting)"
             if shown != last_state:
-                msg = f"[{_hms(elapsed)}] {record['backend']} run {record['id']}: {shown}"
+                msg = f"[{_hms(elapsed)}] {what}: {shown}"
                 echo(msg + (f" ({status.message})" if status.message and not stale else ""))
                 out.write(msg + "\n")
                 last_state = shown
@@ -140,14 +156,17 @@ def wait(backend: Backend, record: dict[str, Any], nonce: str, *, interval: floa
                 tail = "\n".join(text.splitlines()[-tail_lines:])
                 if status.state == COMPLETE and marker_seen(text, nonce):
                     return {"state": COMPLETE, "nonce": nonce, "elapsed_s": elapsed, "finished": clock(),
-                            "run": record["id"]}
+                            "run": record["id"], "part": part}
+                if status.state == COMPLETE and continue_seen(text, nonce, part):
+                    return {"state": CONTINUE, "nonce": nonce, "elapsed_s": elapsed, "finished": clock(),
+                            "run": record["id"], "part": part}
                 if status.state == COMPLETE:
                     raise KernelRunnerError(
                         f"run {record['id']} finished without 'SESSION_COMPLETE {nonce}': not this run's success "
                         f"(stale status or a kernel that did not finish); {RELAUNCH}. Last log lines:\n{tail}",
                         outcome="failed")
-                what = "was cancelled" if status.state == CANCELLED else "failed"
-                raise KernelRunnerError(f"run {record['id']} {what}: {status.message or 'no message'}; {RELAUNCH}.\n"
+                how = "was cancelled" if status.state == CANCELLED else "failed"
+                raise KernelRunnerError(f"run {record['id']} {how}: {status.message or 'no message'}; {RELAUNCH}.\n"
                                         f"Last log lines:\n{tail}", outcome=status.state)
             if parent_alive is not None and not parent_alive():
                 raise KernelRunnerError(f"the snakemake that started this wait is gone: stopped waiting on run "

@@ -38,7 +38,9 @@ def render_kernel(template_dir: Path, out_dir: Path, sync: dict[str, Any], run: 
     """Write ``kernel.py``, ``kernel-metadata.json`` and ``run.json`` into ``out_dir``.
 
     ``sync`` is the sentinel (sha, ref, head, bundle); ``run`` holds ``run_id``, ``mode``,
-    ``device``, ``backend`` and the experiment ``parameters``.  The code bundle is embedded in the
+    ``device``, ``backend`` and the experiment ``parameters``, and optionally ``time_limit_s`` (the
+    backend's limit on one session, None: none) and ``stop_margin_s`` (the experiment saves and
+    stops that long before it).  The code bundle is embedded in the
     script (base64), so the kernel needs no repository.  Returns the record written to run.json
     (including the nonce).
     """
@@ -49,6 +51,8 @@ def render_kernel(template_dir: Path, out_dir: Path, sync: dict[str, Any], run: 
         "commit": sync["sha"], "ref": sync["ref"], "head": sync.get("head"), "nonce": nonce or new_nonce(),
         "parameters": run["parameters"], "install": run.get("install", {}),
         "validate": bool(run.get("validate", True)),
+        # the backend's limit on one session and how long before it the experiment stops (s)
+        "time_limit_s": run.get("time_limit_s"), "stop_margin_s": run.get("stop_margin_s", 0),
     }
     bundle = sync.get("bundle") or {}
     if not bundle.get("path") or not Path(bundle["path"]).is_file():

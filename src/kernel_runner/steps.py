@@ -20,12 +20,12 @@ from typing import Any
 
 from . import KernelRunnerError
 from .backends import get_backend
-from .backends.base import pid_alive
+from .backends.base import CANCELLED, FAILED, pid_alive
 from .download import RESUME_STATE, VERIFIED
 from .download import download as download_outputs
 from .gitsync import content_hash, snapshot
 from .notify import notify
-from .poll import LiveLine, wait, write_json_atomic
+from .poll import CONTINUE, LiveLine, failure_reported, log_text, wait, write_json_atomic
 from .render import check_experiment, render_kernel
 
 LAUNCHES = "launches.jsonl"  #: every launch of a run folder, never deleted by Snakemake
@@ -137,20 +137,63 @@ def push(*, kernel_dir: Path, run_file: Path, output: Path, backend: str, settin
     return record
 
 
+def _parts(registry: Path, nonce: str) -> list[dict]:
+    """The launches of the run ``nonce`` in ``registry``, part 1 first (the newest record of each part)."""
+    parts: dict[int, dict] = {}
+    for line in registry.read_text().splitlines() if registry.exists() else []:
+        entry = json.loads(line)
+        if entry.get("nonce") == nonce:
+            parts[int(entry.get("part", 1))] = entry
+    return [parts[k] for k in sorted(parts)]
+
+
 @_reported
 def poll(*, launch_file: Path, output: Path, backend: str, settings: dict, interval: float,
          deadline: float | None, log: Path, kernel_log: Path, progress_log_s: float = 30.0,
-         notify_settings: dict | None = None, root: Path | None = None) -> dict:
-    """Wait on the launched run; say how it ended through the configured notification, if any."""
-    record = json.loads(launch_file.read_text())
+         notify_settings: dict | None = None, root: Path | None = None,
+         continuation: dict | None = None) -> dict:
+    """Wait on the launched run until it completes, launching its next part each time a part ends
+    with ``SESSION_CONTINUE`` (its state saved before the backend's limit), up to
+    ``continuation["max_parts"]`` parts; with ``continuation["after_kill"]`` a part killed without
+    reporting a failure (preempted, timed out, lost node) goes on from its last save too.  Each part
+    is recorded in ``launches.jsonl`` with its number; ``output`` names the last.  Says how the run
+    ended through the configured notification, if any."""
+    first = json.loads(launch_file.read_text())
+    continuation = {"max_parts": 1, "after_kill": False, **(continuation or {})}
+    max_parts = int(continuation["max_parts"])
+    registry = launch_file.parent / LAUNCHES
+    # a wait interrupted while part k ran goes on waiting on part k, not on part 1
+    record = (_parts(registry, first["nonce"]) or [first])[-1]
     be = get_backend(backend, settings)
     # snakemake and the shell it runs this script through: when snakemake dies (kill -9), stop waiting
     callers = _ancestors()
     live = LiveLine(to_log=lambda m: _log(log, m, echo=not sys.stderr.isatty()), log_every_s=progress_log_s)
+    started = time.time()
     try:
-        done = wait(be, record, record["nonce"], interval=interval, deadline=deadline, log_file=Path(kernel_log),
-                    echo=lambda m: live.echo(m, lambda text: _log(log, text)), progress=live.show,
-                    parent_alive=lambda: all(pid_alive(p) for p in callers))
+        while True:
+            part = int(record.get("part", 1))
+            try:
+                done = wait(be, record, record["nonce"], interval=interval, deadline=deadline,
+                            log_file=Path(kernel_log), echo=lambda m: live.echo(m, lambda text: _log(log, text)),
+                            progress=live.show, parent_alive=lambda: all(pid_alive(p) for p in callers))
+            except KernelRunnerError as exc:
+                if not (continuation["after_kill"] and exc.outcome in (FAILED, CANCELLED) and part < max_parts
+                        and not failure_reported(log_text(be.log(record)), record["nonce"])):
+                    raise
+                live.echo(f"part {part} of run {record['run_id']} was killed without reporting a failure "
+                          f"({str(exc).splitlines()[0]}); continuation.after_kill: going on from its last save",
+                          lambda text: _log(log, text))
+                done = {"state": CONTINUE, "part": part}
+            if done["state"] != CONTINUE:
+                break
+            if part >= max_parts:
+                raise KernelRunnerError(
+                    f"run {record['run_id']} saved its state at the end of part {part}, and continuation.max_parts="
+                    f"{max_parts} allows no more: raise continuation.max_parts (--config continuation.max_parts=N) "
+                    f"and run the same snakemake command: part {part + 1} goes on from that state", outcome="parts")
+            record = _launch_part(be, launch_file.parent, record, part + 1)
+            live.echo(f"part {part} of run {record['run_id']} saved its state; launched part {part + 1} of at most "
+                      f"{max_parts}: {record['id']}", lambda text: _log(log, text))
     except KernelRunnerError as exc:
         live.close()
         if exc.outcome:
@@ -158,9 +201,23 @@ def poll(*, launch_file: Path, output: Path, backend: str, settings: dict, inter
         raise
     finally:
         live.close()
+    done.update(launch=record, parts=int(record.get("part", 1)))
     write_json_atomic(output, done)
-    _notify(notify_settings, record, "complete", f"finished after {done['elapsed_s'] / 60:.1f} min", log, root)
+    in_parts = f" in {done['parts']} parts" if done["parts"] > 1 else ""
+    _notify(notify_settings, record, "complete",
+            f"finished{in_parts}, {(time.time() - started) / 60:.1f} min after this wait began", log, root)
     return done
+
+
+def _launch_part(be: Any, run_dir: Path, previous: dict, part: int) -> dict:
+    """Launch ``part`` of the run of ``previous`` (the same rendered kernel, the same nonce) and
+    record it in the run's ``launches.jsonl``."""
+    record = be.launch(run_dir / "kernel", run_dir, part=part)
+    record.update(nonce=previous["nonce"], commit=previous["commit"], run_id=previous["run_id"], part=part,
+                  launched=record.get("launched", time.time()))
+    with (run_dir / LAUNCHES).open("a") as fh:
+        fh.write(json.dumps(record, sort_keys=True) + "\n")
+    return record
 
 
 def _notify(settings: dict | None, record: dict, outcome: str, detail: str, log: Path, root: Path | None) -> None:
@@ -174,12 +231,13 @@ def _notify(settings: dict | None, record: dict, outcome: str, detail: str, log:
 @_reported
 def download(*, launch_file: Path, complete_file: Path, output: Path, backend: str, settings: dict,
              log: Path, state: bool = False) -> dict:
-    """The run's verified results into ``output``; its resume state too with ``state``."""
-    record = json.loads(launch_file.read_text())
+    """The run's verified results (its last part's output) into ``output``; its resume state too
+    with ``state``."""
+    complete = json.loads(complete_file.read_text())
+    record = complete.get("launch") or json.loads(launch_file.read_text())
     be = get_backend(backend, settings)
     summary = download_outputs(be, record, record["commit"], record["nonce"], output,
                                cache=output.parent / VERIFIED, state=state)
-    complete = json.loads(complete_file.read_text())
     if complete.pop("download_again", None):  # asked for after the outputs were deleted: done now
         write_json_atomic(complete_file, complete)
     files = [p for p in output.rglob("*") if p.is_file()]

@@ -1,6 +1,9 @@
 """What every backend shares: the four operations, the states, the kernel's environment.
 
-- ``launch(kernel_dir, run_dir) -> dict``: start the rendered kernel; the JSON-able launch record.
+- ``launch(kernel_dir, run_dir, part=1) -> dict``: start the rendered kernel; the JSON-able launch
+  record.  ``part`` > 1 launches the next part of a run whose part ``part - 1`` ended with
+  ``SESSION_CONTINUE``: the kernel must find that part's output (its working folder, or its
+  output attached as an input).
 - ``status(record) -> Status``: queued | running | complete | failed | cancelled, with a message.
 - ``log(record) -> list[dict]``: the log so far, Kaggle's format ({stream_name, time, data}).
 - ``fetch(record, staging, state=False) -> None``: copy the outputs and the raw log into
@@ -46,7 +49,7 @@ class Status:
 class Backend(Protocol):
     name: str
 
-    def launch(self, kernel_dir: Path, run_dir: Path) -> dict[str, Any]: ...
+    def launch(self, kernel_dir: Path, run_dir: Path, part: int = 1) -> dict[str, Any]: ...
 
     def status(self, record: dict[str, Any]) -> Status: ...
 
@@ -81,6 +84,12 @@ class BackendBase:
     def kernel_metadata(settings: dict[str, Any], mode: str, device: str, part: str | None = None) -> dict[str, Any]:
         """What kernel-metadata.json carries for a run of ``mode`` asking for ``device`` (part: a fan-out's)."""
         return {}
+
+    @staticmethod
+    def session_limit_s(settings: dict[str, Any]) -> float | None:
+        """The longest one kernel session may run on it (s), None when it sets no limit: the
+        kernel's experiment saves and stops before it, and the run goes on in a next part."""
+        return None
 
     @staticmethod
     def check_settings(settings: dict[str, Any], git: dict[str, Any]) -> None:

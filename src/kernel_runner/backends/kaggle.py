@@ -197,19 +197,33 @@ class KaggleBackend(BackendBase):
             raise KernelRunnerError("no Kaggle user name: set kaggle.owner in config/config.yaml, or KAGGLE_USERNAME")
         return owner
 
-    def launch(self, kernel_dir: Path, run_dir: Path) -> dict[str, Any]:
+    @staticmethod
+    def session_limit_s(settings: dict[str, Any]) -> float | None:
+        return float(settings.get("session_timeout_s", 43200))
+
+    def launch(self, kernel_dir: Path, run_dir: Path, part: int = 1) -> dict[str, Any]:
         import shutil
 
         meta = json.loads((kernel_dir / "kernel-metadata.json").read_text())
         api = self._api()
         if "/" not in meta["id"]:  # the slug alone: the owner comes from the credentials, now
             meta["id"] = f"{self._owner()}/{meta['id']}"
+        if part > 1:  # the state of part k - 1 is its kernel's output, attached as this part's input
+            meta["kernel_sources"] = [part_kernel(meta["id"], part - 1)]
+            meta["id"] = part_kernel(meta["id"], part)
+            meta["title"] = meta["id"].split("/", 1)[1]
         # what is pushed: the rendered kernel with its metadata resolved (the render's own files stay
-        # as they are: they are Snakemake's outputs)
+        # as they are: they are Snakemake's outputs), and the part it is
         pushed = run_dir / "kaggle" / "push"
         shutil.rmtree(pushed, ignore_errors=True)
         pushed.mkdir(parents=True)
-        shutil.copy2(kernel_dir / meta.get("code_file", "kernel.py"), pushed)
+        code = meta.get("code_file", "kernel.py")
+        script = (kernel_dir / code).read_text()
+        if part > 1:  # the kernel reads its part from this line (Kaggle passes no environment)
+            script, found = re.subn(r"^PART = 1  #", f"PART = {part}  #", script, count=1, flags=re.M)
+            if not found:
+                raise KernelRunnerError(f"{kernel_dir / code} has no 'PART = 1' line: render it again")
+        (pushed / code).write_text(script)
         (pushed / "kernel-metadata.json").write_text(json.dumps(meta, indent=1))
         if self.check_quota and meta.get("enable_gpu"):
             left = self.quota_left_s()
@@ -226,7 +240,7 @@ class KaggleBackend(BackendBase):
             raise KernelRunnerError(f"Kaggle refused the push of {meta['id']}: {getattr(resp, 'error', 'no reply')}")
         version = resp.version_number
         return {"backend": self.name, "id": f"{meta['id']} v{version}", "kernel": meta["id"], "version": version,
-                "ref": resp.ref, "url": resp.url, "launched": time.time()}
+                "ref": resp.ref, "url": resp.url, "launched": time.time(), "part": part}
 
     def status(self, record: dict[str, Any]) -> Status:
         resp = self._call("status", lambda: self._api().kernels_status(record["kernel"]))
@@ -262,6 +276,13 @@ class KaggleBackend(BackendBase):
         raw = staging / f"{slug}.log"
         entries = parse_log(raw.read_text()) if raw.exists() else []
         (staging / RAW_LOG).write_text(json.dumps(entries))
+
+
+def part_kernel(kernel_id: str, part: int) -> str:
+    """The kernel that runs ``part`` of a run of ``kernel_id``: odd parts the kernel itself, even parts
+    ``<kernel_id>-cont``.  Part k mounts part k - 1's output (``kernel_sources``, latest version):
+    two kernels taking turns never ask Kaggle to mount a kernel's own output as its input."""
+    return kernel_id if part % 2 else f"{kernel_id}-cont"
 
 
 def parse_log(text: str | None) -> list[dict[str, Any]]:

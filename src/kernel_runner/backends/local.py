@@ -40,28 +40,42 @@ class LocalBackend(BackendBase):
 
     name = "local"
     settings_schema = {"type": "object", "additionalProperties": False,
-                       "properties": {"python": {"type": "string"}}}
+                       "properties": {"python": {"type": "string"},
+                                      # a session limit of one's own (a shared machine's fair share)
+                                      "time_limit_s": {"type": ["integer", "null"], "minimum": 10}}}
     shared_filesystem = True
 
-    def __init__(self, python: str | None = None) -> None:
+    def __init__(self, python: str | None = None, time_limit_s: int | None = None) -> None:
         self.python = python or sys.executable
+        self.time_limit_s = time_limit_s  # the kernel keeps to it (rendered in): nothing to enforce here
 
-    def launch(self, kernel_dir: Path, run_dir: Path) -> dict[str, Any]:
-        base = (run_dir / "local").resolve()
-        if base.exists():
-            shutil.rmtree(base)
-        work = base / "work"
-        work.mkdir(parents=True)
+    @staticmethod
+    def session_limit_s(settings: dict[str, Any]) -> float | None:
+        return settings.get("time_limit_s")
+
+    def launch(self, kernel_dir: Path, run_dir: Path, part: int = 1) -> dict[str, Any]:
+        root = (run_dir / "local").resolve()
+        work = root / "work"  # every part of a run works here: part k goes on from part k - 1's output
+        if part == 1:
+            if root.exists():
+                shutil.rmtree(root)
+            base = root
+        else:
+            base = root / f"part-{part}"
+            if base.exists():
+                shutil.rmtree(base)
+        base.mkdir(parents=True, exist_ok=True)
+        work.mkdir(parents=True, exist_ok=True)
         script = (kernel_dir / "kernel.py").resolve()
         cmd = [self.python, "-m", "kernel_runner.backends.local_supervisor", str(script), str(work), str(base)]
-        env = kernel_environment(os.environ)
+        env = kernel_environment(os.environ, KERNEL_PART=str(part))
         src = str(Path(__file__).resolve().parents[2])  # the supervisor needs only kernel_runner itself
         env["KERNEL_RUNNER_USER_PYTHONPATH"] = env.get("PYTHONPATH", "")
         env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
         proc = subprocess.Popen(cmd, cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=open(base / "supervisor.err", "w"), start_new_session=True)
         return {"backend": self.name, "id": f"pid-{proc.pid}", "pid": proc.pid, "base": str(base),
-                "work": str(work), "launched": time.time()}
+                "work": str(work), "launched": time.time(), "part": part}
 
     def _state(self, record: dict[str, Any]) -> dict[str, Any] | None:
         path = Path(record["base"]) / "status.json"

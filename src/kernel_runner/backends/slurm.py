@@ -97,6 +97,10 @@ class SlurmBackend(BackendBase):
     asks_for_gpu = True  # --gres
 
     @staticmethod
+    def session_limit_s(settings: dict[str, Any]) -> float | None:
+        return 60.0 * parse_time_limit(settings.get("time_limit", "04:00:00"))
+
+    @staticmethod
     def check_settings(settings: dict[str, Any], git: dict[str, Any]) -> None:
         """The time limit must parse; the job fetches the pinned commit over the shared filesystem."""
         parse_time_limit(settings.get("time_limit", "04:00:00"))
@@ -131,17 +135,19 @@ class SlurmBackend(BackendBase):
             args.append(f"--gres={self.gpu_gres}")
         return args + self.extra_args
 
-    def launch(self, kernel_dir: Path, run_dir: Path) -> dict[str, Any]:
+    def launch(self, kernel_dir: Path, run_dir: Path, part: int = 1) -> dict[str, Any]:
         run = json.loads((kernel_dir / "run.json").read_text())
-        # one folder per launch: an earlier job of this run may still be writing into its own
+        # one folder per run (per nonce): an earlier job of this run may still be writing into its own;
+        # the parts of one run share it, part k going on from part k - 1's output
         base = (run_dir / "slurm" / run["nonce"][:16]).resolve()
         work = base / "work"
         work.mkdir(parents=True, exist_ok=True)
-        cmd = ["sbatch", "--parsable", f"--job-name={self.job_name_prefix}-{run['run_id']}", f"--chdir={work}",
+        name = f"{self.job_name_prefix}-{run['run_id']}" + (f"-part{part}" if part > 1 else "")
+        cmd = ["sbatch", "--parsable", f"--job-name={name}", f"--chdir={work}",
                f"--output={base}/slurm-%j.out", "--export=ALL", *self.sbatch_args(run.get("device", "auto")),
                str((kernel_dir / "kernel.py").resolve())]
         # the kernel's `#!/usr/bin/env python3` finds the configured interpreter first
-        env = kernel_environment(os.environ, PYTHONUNBUFFERED="1")
+        env = kernel_environment(os.environ, PYTHONUNBUFFERED="1", KERNEL_PART=str(part))
         env["PATH"] = str(Path(self.python).parent) + os.pathsep + env.get("PATH", "")
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=base, timeout=120)
@@ -156,7 +162,8 @@ class SlurmBackend(BackendBase):
         if not job_id.isdigit():
             raise KernelRunnerError(f"sbatch printed {proc.stdout.strip()!r} instead of a job id")
         return {"backend": self.name, "id": f"job-{job_id}", "job_id": job_id, "base": str(base), "work": str(work),
-                "output": str(base / f"slurm-{job_id}.out"), "sbatch": cmd[1:-1], "launched": time.time()}
+                "output": str(base / f"slurm-{job_id}.out"), "sbatch": cmd[1:-1], "launched": time.time(),
+                "part": part}
 
     # -- state ----------------------------------------------------------------------------------
 
@@ -226,9 +233,9 @@ class SlurmBackend(BackendBase):
         except (OSError, json.JSONDecodeError):
             summary = None
         if summary and summary.get("nonce") == record.get("nonce"):
-            if summary.get("status") == "complete":
+            if summary.get("status") in ("complete", "continue") and summary.get("part", 1) == record.get("part", 1):
                 return Status(COMPLETE, f"job {record['job_id']} left the queue; its session_summary.json says "
-                                        "complete")
+                                        f"{summary['status']}")
             return Status(FAILED, f"job {record['job_id']} left the queue; the kernel recorded: "
                                   f"{summary.get('error')}")
         return Status(FAILED, f"SLURM job {record['job_id']} vanished from the queue without a completion record "
