@@ -424,3 +424,16 @@ def test_the_kernel_carries_its_session_limit_as_python(tmp_path, budget):
     assert ast.literal_eval(values["TIME_LIMIT_S"]) == budget.get("time_limit_s")
     assert ast.literal_eval(values["STOP_MARGIN_S"]) == budget.get("stop_margin_s", 0)
     assert "\nPART = 1  #" in (tmp_path / "k" / "kernel.py").read_text()
+
+
+def test_the_end_markers_say_whose_end_it_was():
+    """A part's continuation is its own (part number), a stop from outside is no reported failure."""
+    from kernel_runner.poll import belongs_to_run, continue_seen, failure_reported
+
+    log = "SESSION_START n1 part 2\nSESSION_CONTINUE n1 part 2\n"
+    assert continue_seen(log, "n1", 2) and not continue_seen(log, "n1", 3) and not continue_seen(log, "n2", 2)
+    assert belongs_to_run(log, "n1", 2) and not belongs_to_run(log, "n1", 3)  # part 3 sees part 2's as stale
+    stopped = "SESSION_STOPPED n1: kernel received SIGTERM\n"
+    assert belongs_to_run(stopped, "n1") and not failure_reported(stopped, "n1")
+    assert failure_reported("SESSION_FAILED n1: RuntimeError: boom\n", "n1")
+    assert not failure_reported("SESSION_FAILED n2: RuntimeError: boom\n", "n1")

@@ -18,6 +18,7 @@ MARKER_START = "SESSION_START"
 MARKER_OK = "SESSION_COMPLETE"
 MARKER_FAILED = "SESSION_FAILED"
 MARKER_CONTINUE = "SESSION_CONTINUE"
+MARKER_STOPPED = "SESSION_STOPPED"  #: the kernel was stopped from outside (a signal), not by an error
 CONTINUE = "continue"  #: the state :func:`wait` returns when a part saved its state for the next part
 
 
@@ -44,7 +45,8 @@ def failure_reported(text: str, nonce: str) -> bool:
 def belongs_to_run(text: str, nonce: str, part: int = 1) -> bool:
     """True when the log carries this run's end marker (success, failure, or part ``part``'s
     continuation) with its nonce."""
-    marks = {f"{m} {nonce}" for m in (MARKER_OK, MARKER_FAILED)} | {f"{MARKER_CONTINUE} {nonce} part {part}"}
+    marks = ({f"{m} {nonce}" for m in (MARKER_OK, MARKER_FAILED, MARKER_STOPPED)}
+             | {f"{MARKER_CONTINUE} {nonce} part {part}"})
     return any(line.strip().split(":")[0] in marks for line in text.splitlines())
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from . import KernelRunnerError
 from .backends import get_backend
-from .backends.base import CANCELLED, FAILED, pid_alive
+from .backends.base import FAILED, pid_alive
 from .download import RESUME_STATE, VERIFIED
 from .download import download as download_outputs
 from .gitsync import content_hash, snapshot
@@ -154,8 +154,9 @@ def poll(*, launch_file: Path, output: Path, backend: str, settings: dict, inter
          continuation: dict | None = None) -> dict:
     """Wait on the launched run until it completes, launching its next part each time a part ends
     with ``SESSION_CONTINUE`` (its state saved before the backend's limit), up to
-    ``continuation["max_parts"]`` parts; with ``continuation["after_kill"]`` a part killed without
-    reporting a failure (preempted, timed out, lost node) goes on from its last save too.  Each part
+    ``continuation["max_parts"]`` parts; with ``continuation["after_kill"]`` a part that failed
+    without the kernel reporting an error of its own (preempted, timed out, a lost node, killed) goes
+    on from its last save too; a cancelled part (the user's decision) never does.  Each part
     is recorded in ``launches.jsonl`` with its number; ``output`` names the last.  Says how the run
     ended through the configured notification, if any."""
     first = json.loads(launch_file.read_text())
@@ -177,7 +178,7 @@ def poll(*, launch_file: Path, output: Path, backend: str, settings: dict, inter
                             log_file=Path(kernel_log), echo=lambda m: live.echo(m, lambda text: _log(log, text)),
                             progress=live.show, parent_alive=lambda: all(pid_alive(p) for p in callers))
             except KernelRunnerError as exc:
-                if not (continuation["after_kill"] and exc.outcome in (FAILED, CANCELLED) and part < max_parts
+                if not (continuation["after_kill"] and exc.outcome == FAILED and part < max_parts
                         and not failure_reported(log_text(be.log(record)), record["nonce"])):
                     raise
                 live.echo(f"part {part} of run {record['run_id']} was killed without reporting a failure "
