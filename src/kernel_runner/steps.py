@@ -205,8 +205,8 @@ def poll(*, launch_file: Path, output: Path, backend: str, settings: dict, inter
     done.update(launch=record, parts=int(record.get("part", 1)))
     write_json_atomic(output, done)
     in_parts = f" in {done['parts']} parts" if done["parts"] > 1 else ""
-    _notify(notify_settings, record, "complete",
-            f"finished{in_parts}, {(time.time() - started) / 60:.1f} min after this wait began", log, root)
+    since = time.time() - float(first.get("launched", started))  # the run's first launch
+    _notify(notify_settings, record, "complete", f"finished after {since / 60:.1f} min{in_parts}", log, root)
     return done
 
 
