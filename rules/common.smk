@@ -187,8 +187,9 @@ def runs_of(mode):
                 "remote": git["remote"],
             }
             # where runs are cut into parts, the cut is part of the run (no limit: digest as before)
-            if session_budget():
-                extra["session"] = session_budget()
+            budget = session_budget()
+            if budget:
+                extra["session"] = budget
             digest = run_digest(_FILES_DIGEST[0], extra)
             run = f"{config['backend']}-{config['device']}-{digest[:12]}"
             _RUNS[mode][run] = {

@@ -51,7 +51,8 @@ class Deadline:
             raise OutOfTime(f"deadline passed before {before}")
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file renamed over it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     tmp.write_bytes(data)
@@ -80,7 +81,7 @@ class Units:
             return pickle.load(fh)
 
     def put(self, key: str, value: Any) -> Any:
-        _atomic_write(self._path(key), pickle.dumps(value))
+        write_atomic(self._path(key), pickle.dumps(value))
         return value
 
     def done(self) -> list[str]:
@@ -90,5 +91,5 @@ class Units:
 def write_continue(state: Path, reason: str, units: Units, pending: list[str]) -> dict[str, Any]:
     """Record why and where the experiment stopped (:data:`CONTINUE_FILE`); returns the record."""
     record = {"reason": reason, "stopped": time.time(), "done": units.done(), "pending": pending}
-    _atomic_write(state / CONTINUE_FILE, json.dumps(record, indent=1).encode())
+    write_atomic(state / CONTINUE_FILE, json.dumps(record, indent=1).encode())
     return record

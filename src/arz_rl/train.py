@@ -28,7 +28,7 @@ from .env import SignalCorridorEnv
 from .evaluate import AgentController
 from .progress import Progress
 from .protocol import Player, env_kwargs, seed_sets
-from .resume import Deadline, OutOfTime, Units
+from .resume import Deadline, OutOfTime, Units, write_atomic
 from .stats import PRIMARY_METRIC
 
 
@@ -39,8 +39,7 @@ def make_env(cfg: RunConfig, algo: str, level: str, monitor_file: Path | None = 
     env: gym.Env = SignalCorridorEnv(**env_kwargs(cfg, level))
     if monitor_file is not None:
         monitor_file.parent.mkdir(parents=True, exist_ok=True)
-        # a resumed run appends to its monitor; a new one writes the header
-        env = Monitor(env, filename=str(monitor_file), override_existing=not monitor_file.exists())
+        env = Monitor(env, filename=str(monitor_file))  # each session writes a file of its own
     else:
         env = Monitor(env)
     return env
@@ -345,7 +344,6 @@ def train_agent(cfg: RunConfig, algo: str, seed: int, level: str, out: Path, dev
 
         vec = VecNormalize(vec, norm_obs=False, norm_reward=True, gamma=float(cfg.ppo.get("gamma", 0.99)))
     loaded = _resume_point(ckpt_dir, tag, algo, cls, vec, learner)
-    resumed = None if loaded is None else (None, loaded[1])
     if loaded is not None:
         model = loaded[0]
         # new demand draws for the rest of training, not the first session's again
@@ -404,10 +402,7 @@ def train_agent(cfg: RunConfig, algo: str, seed: int, level: str, out: Path, dev
                   "penalty_history": penalty.history if penalty is not None else [],
                   "return_rms": getattr(vec, "ret_rms", None) if normalise else None,
                   "sessions": sessions + [{**session, "to": int(timesteps // per_step), "ended": time.time()}]}
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
-        tmp = session_file.with_suffix(".tmp")
-        tmp.write_bytes(pickle.dumps(record))
-        tmp.replace(session_file)
+        write_atomic(session_file, pickle.dumps(record))
 
     stop = _deadline_callback(deadline)
     callbacks = CallbackList([
@@ -464,8 +459,8 @@ def train_agent(cfg: RunConfig, algo: str, seed: int, level: str, out: Path, dev
         # corridor decisions (a shared policy's SB3 steps are junction decisions: per_step of them each)
         "timesteps": int(model.num_timesteps // per_step), "sb3_timesteps": int(model.num_timesteps),
         "gradient_updates": int(getattr(model, "_n_updates", 0)),
-        "resumed_from": int(resumed[1]) // per_step if resumed else None, "train_wall_time_s": wall,
-        "timesteps_per_s": (total - (resumed[1] if resumed else 0)) / per_step / wall if wall > 0 else None,
+        "resumed_from": int(loaded[1]) // per_step if loaded else None, "train_wall_time_s": wall,
+        "timesteps_per_s": (total - (loaded[1] if loaded else 0)) / per_step / wall if wall > 0 else None,
         # the sessions it trained in (decisions from, to; unix start, end): one unless it was resumed
         "sessions": [{k: (round(v, 1) if isinstance(v, float) else v) for k, v in s.items()} for s in sessions],
         "hyperparameters": hp, "model": str(final_path.relative_to(out)),
@@ -519,13 +514,18 @@ def train_all(cfg: RunConfig, out: Path, device: str, log=print, tuned: dict[str
             for name, algo, acfg in agents]
     runs: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
         level: {name: {} for name, _, _ in agents} for level in cfg.levels}
-    for name, _, _, seed, level in list(jobs):  # finished in an earlier part of the run
-        if units is not None and (record := units.get("trained_" + agent_tag(name, seed, level))) is not None:
+    to_train = []
+    for job in jobs:  # an agent finished in an earlier part of the run is not trained again
+        name, _, _, seed, level = job
+        record = units.get("trained_" + agent_tag(name, seed, level)) if units is not None else None
+        if record is None:
+            to_train.append(job)
+        else:
             runs[level][name][str(seed)] = record
-            jobs = [j for j in jobs if (j[0], j[3], j[4]) != (name, seed, level)]
-    if len(jobs) < len(agents) * cfg.seeds * len(cfg.levels):
-        log(f"[arz_rl] {len(agents) * cfg.seeds * len(cfg.levels) - len(jobs)} agent(s) trained in an earlier "
-            f"part of this run; {len(jobs)} to go")
+    if len(to_train) < len(jobs):
+        log(f"[arz_rl] {len(jobs) - len(to_train)} agent(s) trained in an earlier part of this run; "
+            f"{len(to_train)} to go")
+    jobs = to_train
     stopped: list[str] = []
     cores = available_cores()
     workers = max(1, min(cfg.workers or cores, len(jobs)))

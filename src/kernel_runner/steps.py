@@ -117,21 +117,14 @@ def render(*, sync_file: Path, template_dir: Path, out_dir: Path, run: dict, met
 def push(*, kernel_dir: Path, run_file: Path, output: Path, backend: str, settings: dict, log: Path) -> dict:
     """Launch the rendered kernel and record what was launched (a direct input of download)."""
     run = json.loads(run_file.read_text())
-    registry = output.parent / LAUNCHES
-    for line in registry.read_text().splitlines() if registry.exists() else []:
-        earlier = json.loads(line)
-        if earlier.get("nonce") == run["nonce"]:
-            # Snakemake wants this step again (e.g. its script changed), but this very kernel
-            # was launched already: resume it rather than pay for a second run
-            write_json_atomic(output, earlier)
-            _log(log, f"run {run['run_id']} was already launched as {earlier['id']}: resuming it, not relaunching")
-            return earlier
-    be = get_backend(backend, settings)
-    record = be.launch(kernel_dir, output.parent)
-    record.update(nonce=run["nonce"], commit=run["commit"], run_id=run["run_id"],
-                  launched=record.get("launched", time.time()))
-    with registry.open("a") as fh:
-        fh.write(json.dumps(record, sort_keys=True) + "\n")
+    earlier = _parts(output.parent / LAUNCHES, run["nonce"])
+    if earlier:
+        # Snakemake wants this step again (e.g. its script changed), but this very kernel
+        # was launched already: resume it rather than pay for a second run
+        write_json_atomic(output, earlier[0])
+        _log(log, f"run {run['run_id']} was already launched as {earlier[0]['id']}: resuming it, not relaunching")
+        return earlier[0]
+    record = _launch(get_backend(backend, settings), kernel_dir, output.parent, run, 1)
     write_json_atomic(output, record)
     _log(log, f"launched run {run['run_id']} on {backend}: {record['id']}")
     return record
@@ -192,7 +185,7 @@ def poll(*, launch_file: Path, output: Path, backend: str, settings: dict, inter
                     f"run {record['run_id']} saved its state at the end of part {part}, and continuation.max_parts="
                     f"{max_parts} allows no more: raise continuation.max_parts (--config continuation.max_parts=N) "
                     f"and run the same snakemake command: part {part + 1} goes on from that state", outcome="parts")
-            record = _launch_part(be, launch_file.parent, record, part + 1)
+            record = _launch(be, launch_file.parent / "kernel", launch_file.parent, record, part + 1)
             live.echo(f"part {part} of run {record['run_id']} saved its state; launched part {part + 1} of at most "
                       f"{max_parts}: {record['id']}", lambda text: _log(log, text))
     except KernelRunnerError as exc:
@@ -210,11 +203,12 @@ def poll(*, launch_file: Path, output: Path, backend: str, settings: dict, inter
     return done
 
 
-def _launch_part(be: Any, run_dir: Path, previous: dict, part: int) -> dict:
-    """Launch ``part`` of the run of ``previous`` (the same rendered kernel, the same nonce) and
-    record it in the run's ``launches.jsonl``."""
-    record = be.launch(run_dir / "kernel", run_dir, part=part)
-    record.update(nonce=previous["nonce"], commit=previous["commit"], run_id=previous["run_id"], part=part,
+def _launch(be: Any, kernel_dir: Path, run_dir: Path, run: dict, part: int) -> dict:
+    """Launch ``part`` of the run ``run`` (its run.json, or an earlier part's launch record: the same
+    rendered kernel, the same nonce) and record it in the run's ``launches.jsonl``."""
+    # part 1 as every backend is called (one written before parts existed takes no part argument)
+    record = be.launch(kernel_dir, run_dir, part=part) if part > 1 else be.launch(kernel_dir, run_dir)
+    record.update(nonce=run["nonce"], commit=run["commit"], run_id=run["run_id"], part=part,
                   launched=record.get("launched", time.time()))
     with (run_dir / LAUNCHES).open("a") as fh:
         fh.write(json.dumps(record, sort_keys=True) + "\n")
