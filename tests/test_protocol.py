@@ -12,7 +12,16 @@ from arz_rl.baselines import Actuated, FixedTime, MaxPressure, RandomController
 from arz_rl.config import build_config
 from arz_rl.env import SignalCorridorEnv
 from arz_rl.evaluate import run_episode
-from arz_rl.protocol import Player, env_kwargs, families, grid_edges, seed_sets, sweep, tune_baselines
+from arz_rl.protocol import (
+    Player,
+    env_kwargs,
+    families,
+    grid_edges,
+    seed_sets,
+    sweep,
+    train_env_kwargs,
+    tune_baselines,
+)
 from arz_rl.sim.network import DEMAND_LEVELS
 from arz_rl.stats import PRIMARY_METRIC, crossed_bootstrap, primary_comparison
 
@@ -46,6 +55,30 @@ def test_the_clearance_counts_every_vehicle_to_its_exit_and_reports_what_is_left
     cut, _ = Player(no_clearance, "over").play(FixedTime(90.0), [30000])
     assert cut[0]["avg_delay_s"] == pytest.approx(cut[0]["avg_delay_demand_s"])
     assert cut[0]["avg_delay_demand_s"] == pytest.approx(fixed[0]["avg_delay_demand_s"])
+
+
+def test_a_training_episode_ends_with_the_clearance_the_evaluation_counts():
+    cfg = build_config("quick", {**SHORT, "levels": ["over"], "headline_level": "over", "clearance_cap_s": 200.0,
+                                 "train_clearance_s": 200.0})
+    controller = FixedTime(90.0)
+    evaluated, _ = Player(cfg, "over").play(controller, [30000])
+    assert evaluated[0]["clearance_s"] == 200.0  # the corridor is not empty at the cap: both count 200 s
+    assert Player(cfg, "over").core(None).n_decisions == 60  # an evaluation plays its clearance itself
+    env = SignalCorridorEnv(**train_env_kwargs(cfg, "over"))
+    assert (env.core.n_demand_decisions, env.n_decisions) == (60, 80)
+    for _ in range(2):  # a reset brings the demand back
+        env.reset(seed=30000)
+        controller.reset(env.core, [30000])
+        arrivals, delay, truncated = [], 0.0, False
+        while not truncated:
+            _, _, _, truncated, info = env.step(env.action_of(controller.decide(env.core)[0]))
+            arrivals.append(info["arrived"])
+            delay += info["delay"]
+        assert len(arrivals) == 80 and min(arrivals[:60]) > 0 and max(arrivals[60:]) == 0.0
+        # the same vehicles' delay to the same moment: a training episode is the evaluation's, cut at its cap
+        assert delay / sum(arrivals) == pytest.approx(evaluated[0]["avg_delay_s"], rel=1e-9)
+    with pytest.raises(ValueError, match="train_clearance_s"):
+        build_config("quick", {"train_clearance_s": -1.0})
 
 
 def test_a_sweep_plays_each_setting_as_that_setting_alone():

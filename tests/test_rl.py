@@ -215,17 +215,18 @@ def test_training_records_the_controller_it_built(tmp_path):
     cfg = build_config("quick", {"algorithms": ["ppo"], "seeds": 1, "levels": ["over"], "headline_level": "over",
                                  "episode_length": 100.0, "timesteps": {"ppo": 40}, "eval_freq": 20,
                                  "checkpoint_freq": 40, "validation_episodes": 1, "warm_start_episodes": 1,
-                                 "reward": "pressure", "switch_penalty": 0.1,
+                                 "reward": "pressure", "switch_penalty": 0.1, "train_clearance_s": 20.0,
                                  "ppo": {"n_steps": 10, "batch_size": 30, "n_epochs": 1}})
     tuned = {"max_pressure": {"sweep": [{"params": {"interval": 10.0, "min_green": 10.0, "threshold": 0.0},
                                          "validation": {"avg_delay_s": 50.0}}]}}
     record = train_agent(cfg, "ppo", 0, "over", tmp_path, "cpu", tuned)
     assert record["policy"] == "shared" and record["masked"]
     assert record["environment"] == {"decision_interval": 10.0, "reward": "pressure", "switch_penalty": 0.1,
-                                     "neighbour_weight": 0.0, "observation": "junction"}
+                                     "neighbour_weight": 0.0, "observation": "junction", "clearance_s": 20.0}
     assert record["timesteps"] == 40 and record["sb3_timesteps"] == 120  # 3 junction decisions each
-    assert record["warm_start"]["teacher"]["name"] == "max_pressure" and record["warm_start"]["samples"] == 30
-    assert record["learning_curve"]["timesteps"] == [10, 20, 30, 40]  # corridor episodes of 10 decisions
+    # one teacher episode: 10 decisions of demand and 2 of clearance, 3 junctions each
+    assert record["warm_start"]["teacher"]["name"] == "max_pressure" and record["warm_start"]["samples"] == 36
+    assert record["learning_curve"]["timesteps"] == [12, 24, 36]  # corridor episodes of 12 decisions
 
 
 def _study_config(**extra):

@@ -177,7 +177,9 @@ class CorridorCore:
         scenario, n_junctions, scenario_overrides: the network and its demand (:mod:`arz_rl.sim.network`).
         batch_size: corridors (B); each draws its own demand at :meth:`reset`.
         decision_interval: s between two decisions; ``episode_length`` (s, default the scenario's
-            demand period) / interval decisions make an episode, which every corridor ends at once.
+            demand period) / interval decisions make the demand period, and ``clearance_s`` / interval
+            more a clearance after it with no new arrivals (:meth:`end_demand`; 0: none, the
+            episode ends with the demand); every corridor ends its episode at once.
         reward, switch_penalty, neighbour_weight: see the module docstring.
         observation: ``junction`` (the junction features) or ``stopline`` (the cells nearest each
             stop line); n_bins, k_obs: their sizes.
@@ -192,7 +194,7 @@ class CorridorCore:
                  switch_penalty: float = 0.0, neighbour_weight: float = 0.0, observation: str = "junction",
                  n_bins: int = N_BINS, k_obs: int = 3, order: int = 1, device: str = "cpu", engine: str | None = None,
                  parallel: bool | None = None, demand_noise: float | None = None,
-                 scenario_overrides: dict | None = None) -> None:
+                 scenario_overrides: dict | None = None, clearance_s: float = 0.0) -> None:
         if reward not in REWARDS:
             raise ValueError(f"reward must be one of {tuple(REWARDS)}, got {reward!r}")
         if observation not in OBSERVATIONS:
@@ -213,9 +215,14 @@ class CorridorCore:
                              engine=engine)
         self.decision_interval = float(decision_interval)
         self.episode_length = float(episode_length or self.scenario.duration)
-        self.n_decisions = int(round(self.episode_length / self.decision_interval))
-        if self.n_decisions < 1:
+        self.n_demand_decisions = int(round(self.episode_length / self.decision_interval))
+        if self.n_demand_decisions < 1:
             raise ValueError("episode_length must cover at least one decision interval")
+        if clearance_s < 0:
+            raise ValueError(f"clearance_s must be >= 0 s, got {clearance_s}")
+        self.clearance_s = float(clearance_s)
+        #: decisions in an episode: the demand period's, then the clearance's
+        self.n_decisions = self.n_demand_decisions + int(round(self.clearance_s / self.decision_interval))
         self.reward = REWARDS[reward]
         self.switch_penalty = float(switch_penalty)
         self.neighbour_weight = float(neighbour_weight)
@@ -291,6 +298,8 @@ class CorridorCore:
         if heading is not None:
             costs = costs + self.switch_penalty * switches_started(heading, heading_phase(sim.sig))
         self.decisions += 1
+        if self.decisions == self.n_demand_decisions < self.n_decisions:
+            self.end_demand()
         return costs
 
     def refresh(self) -> None:

@@ -42,7 +42,9 @@ reward; Genders & Razavi 2016).
 ``info`` carries simulated time (s), per-interval arrived/entered/exited vehicles, delay and total
 time spent (veh s) and the switches so far: scalars only (SB3 deep-copies every step's infos);
 :meth:`SignalCorridorEnv.signal_state` gives the phases and queues.  An episode is one demand
-period (3600 s by default); it ends by truncation.
+period (3600 s by default), then ``clearance_s`` (default 0) of clearance with no new arrivals and
+the agent still deciding (what the evaluation's clearance counts, :mod:`arz_rl.evaluate`); it ends
+by truncation.
 """
 
 from __future__ import annotations
@@ -95,12 +97,14 @@ class SignalCorridorEnv(gym.Env):
                  decision_interval: float = 10.0, episode_length: float | None = None,
                  reward: str = "delay", switch_penalty: float = 0.0, neighbour_weight: float = 0.0,
                  observation: str = "junction", actions: str = "joint", n_bins: int = N_BINS, order: int = 1,
-                 k_obs: int = 3, demand_noise: float | None = None, scenario_overrides: dict | None = None) -> None:
+                 k_obs: int = 3, demand_noise: float | None = None, scenario_overrides: dict | None = None,
+                 clearance_s: float = 0.0) -> None:
         if actions not in ACTIONS:
             raise ValueError(f"actions must be one of {ACTIONS}, got {actions!r}")
         self.core = CorridorCore(scenario, n_junctions, 1, decision_interval, episode_length, reward, switch_penalty,
                                  neighbour_weight, observation, n_bins, k_obs, order, parallel=False,
-                                 demand_noise=demand_noise, scenario_overrides=scenario_overrides)
+                                 demand_noise=demand_noise, scenario_overrides=scenario_overrides,
+                                 clearance_s=clearance_s)
         core = self.core
         self.sim = core.sim
         self.scenario = core.scenario

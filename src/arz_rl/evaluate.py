@@ -91,7 +91,7 @@ def play(core: CorridorCore, controller: Controller, draws: Sequence[int], clear
     recorder = _Recorder(core) if record else None
     if recorder:
         recorder.snap()
-    while not core.truncated:
+    while core.decisions < core.n_demand_decisions:
         returns -= core.step(controller.decide(core)).sum(1)
         if recorder:
             recorder.snap()

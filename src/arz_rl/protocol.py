@@ -79,6 +79,12 @@ def env_kwargs(cfg: RunConfig, level: str, decision_interval: float | None = Non
             "order": cfg.order, "scenario_overrides": level_overrides(cfg, level)}
 
 
+def train_env_kwargs(cfg: RunConfig, level: str) -> dict[str, Any]:
+    """:func:`env_kwargs` of a training env: its episodes end with ``cfg.train_clearance_s`` of
+    clearance (an evaluation plays its clearance itself, :func:`arz_rl.evaluate.play`)."""
+    return {**env_kwargs(cfg, level), "clearance_s": cfg.train_clearance_s}
+
+
 class Player:
     """Plays controllers on draws at one level: one batched core per (decision interval, number of
     draws), reused, every draw a corridor of it (:func:`arz_rl.evaluate.play`), through the demand

@@ -27,7 +27,7 @@ from .device import torch_name
 from .env import SignalCorridorEnv
 from .evaluate import AgentController
 from .progress import Progress
-from .protocol import Player, env_kwargs, seed_sets
+from .protocol import Player, env_kwargs, seed_sets, train_env_kwargs
 from .resume import Deadline, OutOfTime, Units, write_atomic
 from .stats import PRIMARY_METRIC
 
@@ -36,7 +36,7 @@ def make_env(cfg: RunConfig, algo: str, level: str, monitor_file: Path | None = 
     """The flat training env of ``cfg`` at ``level`` (joint actions: one categorical choice)."""
     from stable_baselines3.common.monitor import Monitor
 
-    env: gym.Env = SignalCorridorEnv(**env_kwargs(cfg, level))
+    env: gym.Env = SignalCorridorEnv(**train_env_kwargs(cfg, level))
     if monitor_file is not None:
         monitor_file.parent.mkdir(parents=True, exist_ok=True)
         env = Monitor(env, filename=str(monitor_file))  # each session writes a file of its own
@@ -303,7 +303,7 @@ def train_agent(cfg: RunConfig, algo: str, seed: int, level: str, out: Path, dev
     tag = agent_tag(name, seed, level)
     shared = is_shared(cfg, algo)
     n_envs = cfg.n_envs if algo == "ppo" else 1
-    kwargs = env_kwargs(cfg, level)
+    kwargs = train_env_kwargs(cfg, level)
     simulator: dict[str, Any] = {"device": "cpu", "engine": "numba", "why": "one env"}
     monitor_dir = out / "monitor"
     monitor_dir.mkdir(parents=True, exist_ok=True)
@@ -384,7 +384,7 @@ def train_agent(cfg: RunConfig, algo: str, seed: int, level: str, out: Path, dev
         best_dir.mkdir(parents=True, exist_ok=True)
         model.save(best_path)
         warm_start["validation_delay_s"] = to_beat
-    progress = Progress(f"{algo} seed {seed} {level}", "train", cfg.timesteps[algo], "steps", cfg.progress_s,
+    progress = Progress(f"{name} seed {seed} {level}", "train", cfg.timesteps[algo], "steps", cfg.progress_s,
                         start=model.num_timesteps // per_step)
     penalty = None
     if demos is not None and cfg.bc_weight > 0 and cfg.bc_decay_decisions > 0:
@@ -454,7 +454,7 @@ def train_agent(cfg: RunConfig, algo: str, seed: int, level: str, out: Path, dev
         "simulator": simulator,
         "policy": "shared" if shared else "flat", "masked": algo == "ppo",
         "environment": {k: kwargs[k] for k in ("decision_interval", "reward", "switch_penalty", "neighbour_weight",
-                                                "observation")},
+                                                "observation", "clearance_s")},
         "warm_start": warm_start,
         # corridor decisions (a shared policy's SB3 steps are junction decisions: per_step of them each)
         "timesteps": int(model.num_timesteps // per_step), "sb3_timesteps": int(model.num_timesteps),

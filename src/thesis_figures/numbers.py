@@ -166,6 +166,12 @@ def collect(run_dir: str | Path) -> dict[str, dict[str, Any]]:
             if primary["diff_mean"] > 0 else "equal to")
     cap = ev["parameters"].get("clearance_cap_s", 0.0)
     put("ClearanceCap", cap, f"{cap:g}")
+    train_clearance = ev["parameters"].get("train_clearance_s", 0.0)
+    put("TrainClearance", train_clearance, f"{train_clearance:g}")
+    put("TrainClearanceSentence", None,
+        f"The agents train on episodes that end with {train_clearance:g}\\,s of the same clearance, so that "
+        "they learn to empty the corridor the metric counts." if train_clearance else
+        "The agents train on episodes that end with the demand period: they never see the clearance.")
     for level in [*levels, "Headline"]:
         data = ev["levels"][ev["headline_level"] if level == "Headline" else level]
         for base, tuned in data["tuned"].items():
