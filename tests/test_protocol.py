@@ -11,7 +11,7 @@ import pytest
 from arz_rl.baselines import Actuated, FixedTime, MaxPressure, RandomController
 from arz_rl.config import build_config
 from arz_rl.env import SignalCorridorEnv
-from arz_rl.evaluate import run_episode
+from arz_rl.evaluate import AgentController, run_episode
 from arz_rl.protocol import (
     Player,
     env_kwargs,
@@ -79,6 +79,37 @@ def test_a_training_episode_ends_with_the_clearance_the_evaluation_counts():
         assert delay / sum(arrivals) == pytest.approx(evaluated[0]["avg_delay_s"], rel=1e-9)
     with pytest.raises(ValueError, match="train_clearance_s"):
         build_config("quick", {"train_clearance_s": -1.0})
+
+
+class _AlwaysMain:
+    """A policy that asks every junction for the main street, whatever it sees."""
+
+    def predict(self, observations, deterministic=True, **_):
+        return np.zeros(len(observations), dtype=np.int64), None
+
+
+def test_an_agents_maximum_green_is_the_same_rule_in_training_and_in_play():
+    cfg = build_config("quick", {**SHORT, "levels": ["over"], "headline_level": "over", "agent_max_green_s": 60.0})
+    env = SignalCorridorEnv(**train_env_kwargs(cfg, "over"))
+    env.reset(seed=30000)
+    longest, delay, arrived = np.zeros(env.n_junctions), 0.0, 0.0
+    for _ in range(env.n_decisions):
+        masks = env.core.feasible()[0]
+        green = env.sim.sig[0, :, 3]  # s in the phase shown
+        ended = green >= 60.0
+        assert (masks[ended, 0] != masks[ended, 1]).all()  # past the maximum only the other phase is allowed
+        longest = np.maximum(longest, np.where(env.sim.sig[0, :, 2] > 0, 0.0, green))
+        info = env.step(0)[4]  # main street, always
+        delay, arrived = delay + info["delay"], arrived + info["arrived"]
+    assert longest.max() < 60.0 + env.decision_interval  # checked at each decision
+    # the agent's controller plays under the rule it trained under: the same demand period
+    asked, _ = Player(cfg, "over").play(AgentController("main", _AlwaysMain(), shared=True, max_green=60.0), [30000])
+    assert asked[0]["avg_delay_demand_s"] == pytest.approx(delay / arrived, rel=1e-9)
+    free, _ = Player(cfg, "over").play(AgentController("main", _AlwaysMain(), shared=True), [30000])
+    assert free[0]["vehicles_left"] > 10.0 and asked[0]["vehicles_left"] < free[0]["vehicles_left"]
+    assert asked[0]["phase_switches"] > free[0]["phase_switches"] == 0.0
+    with pytest.raises(ValueError, match="minimum green"):
+        SignalCorridorEnv(max_green=5.0)
 
 
 def test_a_sweep_plays_each_setting_as_that_setting_alone():

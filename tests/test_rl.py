@@ -222,7 +222,8 @@ def test_training_records_the_controller_it_built(tmp_path):
     record = train_agent(cfg, "ppo", 0, "over", tmp_path, "cpu", tuned)
     assert record["policy"] == "shared" and record["masked"]
     assert record["environment"] == {"decision_interval": 10.0, "reward": "pressure", "switch_penalty": 0.1,
-                                     "neighbour_weight": 0.0, "observation": "junction", "clearance_s": 20.0}
+                                     "neighbour_weight": 0.0, "observation": "junction", "clearance_s": 20.0,
+                                     "max_green": 0.0}
     assert record["timesteps"] == 40 and record["sb3_timesteps"] == 120  # 3 junction decisions each
     # one teacher episode: 10 decisions of demand and 2 of clearance, 3 junctions each
     assert record["warm_start"]["teacher"]["name"] == "max_pressure" and record["warm_start"]["samples"] == 36

@@ -169,6 +169,10 @@ class RunConfig:
     #: default in every mode: 900 s made PPO worse on validation at 200k decisions, README): training
     #: episodes end with the demand period
     train_clearance_s: float = 0.0
+    #: s of green after which an agent's junction changes whatever the agent asks (checked at each
+    #: decision; masked for PPO), in training and when it plays: the maximum green an actuated
+    #: controller has; 0: none (an agent may hold a green for ever)
+    agent_max_green_s: float = 0.0
     #: the RL study (mode tune, arz_rl.tune): its name, trials per worker, random trials before
     #: TPE takes over, training timesteps per trial, the demand level it is scored at
     tune_study: str = "arz-rl-ppo"
@@ -225,6 +229,8 @@ class RunConfig:
             raise ValueError(f"tune_mp_thresholds={list(self.tune_mp_thresholds)}: at least one value, all >= 0 pc")
         if self.train_clearance_s < 0:
             raise ValueError(f"train_clearance_s={self.train_clearance_s}: must be >= 0 s (0: none in training)")
+        if self.agent_max_green_s < 0:
+            raise ValueError(f"agent_max_green_s={self.agent_max_green_s}: must be >= 0 s (0: none)")
         if self.clearance_cap_s < 0:
             raise ValueError(f"clearance_cap_s={self.clearance_cap_s}: must be >= 0 s (0: no clearance)")
         from .env import OBSERVATIONS, REWARDS

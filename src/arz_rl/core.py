@@ -77,14 +77,33 @@ def switches_started(heading_before: np.ndarray, heading_after: np.ndarray) -> n
     return (heading_after != heading_before).astype(np.float64)
 
 
-def feasible_phases(sig: np.ndarray, junc_times: np.ndarray) -> np.ndarray:
+def feasible_phases(sig: np.ndarray, junc_times: np.ndarray, max_green: float = 0.0) -> np.ndarray:
     """(B, J, 2) bool: the phases a junction may be asked for now.  In a transition only its
-    target; before the minimum green only the phase shown; otherwise both."""
+    target; before the minimum green only the phase shown; from ``max_green`` s of green on (when
+    > 0) only the other phase; otherwise both."""
     held = heading_phase(sig)
     fixed = (sig[..., SIG_TRANS] > 0.0) | (sig[..., SIG_TIME] < junc_times[None, :, JT_MIN_GREEN] - T_EPS)
     masks = np.ones(sig.shape[:2] + (2,), dtype=bool)
     masks[fixed, 1 - held[fixed]] = False
+    if max_green > 0:
+        ended = green_ended(sig, max_green)
+        masks[ended, held[ended]] = False
     return masks
+
+
+def green_ended(sig: np.ndarray, max_green: float) -> np.ndarray:
+    """(B, J) bool: junctions whose green has lasted ``max_green`` s (out of any transition)."""
+    return (sig[..., SIG_TRANS] <= 0.0) & (sig[..., SIG_TIME] >= max_green - T_EPS)
+
+
+def hold_max_green(sig: np.ndarray, phases: np.ndarray, max_green: float) -> np.ndarray:
+    """``phases`` (B, J) with every junction whose green has lasted ``max_green`` s (> 0; 0: none)
+    asked for the other phase: the maximum green an actuated controller has, for agents, which
+    may hold a green for ever otherwise (a cross street stranded once the main road empties)."""
+    if max_green <= 0:
+        return phases
+    ended = green_ended(sig, max_green)
+    return np.where(ended, 1 - heading_phase(sig), phases)
 
 
 def joint_bits(n_junctions: int) -> np.ndarray:
@@ -183,6 +202,9 @@ class CorridorCore:
         reward, switch_penalty, neighbour_weight: see the module docstring.
         observation: ``junction`` (the junction features) or ``stopline`` (the cells nearest each
             stop line); n_bins, k_obs: their sizes.
+        max_green: s of green after which a junction changes whatever it is asked
+            (:func:`hold_max_green`; 0: none), for agents' training envs; an agent's
+            :class:`~arz_rl.evaluate.AgentController` applies the same rule when it plays.
         order, device, engine, parallel: the simulator's (:class:`~arz_rl.sim.Simulator`).
         demand_noise: std of the demand's lognormal noise (None: the scenario's).
     """
@@ -194,7 +216,7 @@ class CorridorCore:
                  switch_penalty: float = 0.0, neighbour_weight: float = 0.0, observation: str = "junction",
                  n_bins: int = N_BINS, k_obs: int = 3, order: int = 1, device: str = "cpu", engine: str | None = None,
                  parallel: bool | None = None, demand_noise: float | None = None,
-                 scenario_overrides: dict | None = None, clearance_s: float = 0.0) -> None:
+                 scenario_overrides: dict | None = None, clearance_s: float = 0.0, max_green: float = 0.0) -> None:
         if reward not in REWARDS:
             raise ValueError(f"reward must be one of {tuple(REWARDS)}, got {reward!r}")
         if observation not in OBSERVATIONS:
@@ -227,6 +249,10 @@ class CorridorCore:
         self.switch_penalty = float(switch_penalty)
         self.neighbour_weight = float(neighbour_weight)
         self.observation = observation
+        min_green = float(self.sim.net.junc_times[:, JT_MIN_GREEN].max())
+        if max_green and max_green <= min_green:
+            raise ValueError(f"max_green={max_green} s: must exceed the minimum green ({min_green:g} s) or be 0")
+        self.max_green = float(max_green)
         cells = int(self.sim.net.seg_int[:, SEG_CELLS].min())
         if not 1 <= n_bins <= cells:
             raise ValueError(f"n_bins must lie in [1, {cells}] (the cells of the shortest link), got {n_bins}")
@@ -287,7 +313,7 @@ class CorridorCore:
         """Ask every junction of every corridor for ``phases`` (B, J) (0 main street, 1 cross street)
         for one decision interval; returns each junction's cost (B, J) over it."""
         sim = self.sim
-        sim.request[:] = phases
+        sim.request[:] = hold_max_green(sim.sig, phases, self.max_green)
         heading = heading_phase(sim.sig) if self.switch_penalty else None
         recorded = self.reward.record(self)
         sim.advance(self.decision_interval)
@@ -309,7 +335,7 @@ class CorridorCore:
     # -- what the views read --------------------------------------------------------------------
     def feasible(self) -> np.ndarray:
         """(B, J, 2) bool: the phases each junction may be asked for now (:func:`feasible_phases`)."""
-        return feasible_phases(self.sim.sig, self.sim.net.junc_times)
+        return feasible_phases(self.sim.sig, self.sim.net.junc_times, self.max_green)
 
     def corridor_observation(self) -> np.ndarray:
         """(B, D) float32: each corridor's observation for a flat (joint) policy."""

@@ -27,7 +27,9 @@ categorical head: what DQN needs, and SB3's PPO runs it at the speed of a single
 ``MultiDiscrete([2] * J)``.  One junction: ``Discrete(2)`` either way.  The environment enforces the
 signal's timing whatever is asked: a change starts yellow (3 s) and all-red (2 s) and cannot cut
 them short, and a green runs at least ``min_green``; a request for a switch that is not allowed
-yet is held until it is.  :meth:`SignalCorridorEnv.action_masks` marks the feasible actions (a
+yet is held until it is; with ``max_green`` > 0 (s, checked at each decision) a green that has
+lasted that long changes whatever is asked, as an actuated controller's maximum green does.
+:meth:`SignalCorridorEnv.action_masks` marks the feasible actions (a
 junction in transition or before its minimum green can only keep its phase), for sb3-contrib's
 MaskablePPO, so a masked policy never asks for what the signal cannot do (a joint action is
 feasible when every junction's phase is).
@@ -98,13 +100,13 @@ class SignalCorridorEnv(gym.Env):
                  reward: str = "delay", switch_penalty: float = 0.0, neighbour_weight: float = 0.0,
                  observation: str = "junction", actions: str = "joint", n_bins: int = N_BINS, order: int = 1,
                  k_obs: int = 3, demand_noise: float | None = None, scenario_overrides: dict | None = None,
-                 clearance_s: float = 0.0) -> None:
+                 clearance_s: float = 0.0, max_green: float = 0.0) -> None:
         if actions not in ACTIONS:
             raise ValueError(f"actions must be one of {ACTIONS}, got {actions!r}")
         self.core = CorridorCore(scenario, n_junctions, 1, decision_interval, episode_length, reward, switch_penalty,
                                  neighbour_weight, observation, n_bins, k_obs, order, parallel=False,
                                  demand_noise=demand_noise, scenario_overrides=scenario_overrides,
-                                 clearance_s=clearance_s)
+                                 clearance_s=clearance_s, max_green=max_green)
         core = self.core
         self.sim = core.sim
         self.scenario = core.scenario

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from .baselines import Controller
-from .core import CorridorCore, joint_bits
+from .core import CorridorCore, feasible_phases, hold_max_green, joint_bits
 from .sim.layout import ACC_ARRIVED, ACC_DELAY, ACC_EXITED, ACC_SWITCHES, ACC_TTS, JQ_INTEGRAL, JQ_MAX
 from .stats import METRICS  # noqa: F401  (re-exported)
 
@@ -172,15 +172,18 @@ class AgentController:
     MaskablePPO policy gets the feasible actions' masks.
     """
 
-    def __init__(self, name: str, model: Any, shared: bool = False, decision_interval: float | None = None) -> None:
+    def __init__(self, name: str, model: Any, shared: bool = False, decision_interval: float | None = None,
+                 max_green: float = 0.0) -> None:
         self.name = name
+        self.max_green = max_green  #: s; the maximum green the agent trained under (0: none)
         self.decision_interval = decision_interval  #: s; None: the run's
         self.model = model
         self.shared = shared
         self.masked = type(model).__name__.startswith("Maskable")  # sb3-contrib's MaskablePPO
 
     def params(self) -> dict[str, Any]:
-        return {"policy": "shared" if self.shared else "flat"}
+        extra = {"max_green": self.max_green} if self.max_green else {}
+        return {"policy": "shared" if self.shared else "flat", **extra}
 
     def reset(self, core: CorridorCore, draws: Sequence[int]) -> None:
         core.sim.set_plan(0.0, 0.0)
@@ -189,12 +192,13 @@ class AgentController:
     def decide(self, core: CorridorCore) -> np.ndarray:
         extra: dict[str, Any] = {}
         b, j = core.batch_size, core.n_junctions
-        feasible = core.feasible()  # (B, J, 2)
+        sig = core.sim.sig
+        feasible = feasible_phases(sig, core.sim.net.junc_times, self.max_green)  # (B, J, 2)
         if self.shared:
             if self.masked:
                 extra["action_masks"] = feasible.reshape(-1, 2)
             phases, _ = self.model.predict(core.shared_observation().reshape(b * j, -1), deterministic=True, **extra)
-            return np.asarray(phases, dtype=np.int64).reshape(b, j)
+            return hold_max_green(sig, np.asarray(phases, dtype=np.int64).reshape(b, j), self.max_green)
         space = self.model.action_space
         joint = hasattr(space, "n")
         if self.masked:
@@ -202,4 +206,4 @@ class AgentController:
                                      else feasible.reshape(b, -1))
         actions, _ = self.model.predict(core.corridor_observation(), deterministic=True, **extra)
         actions = np.asarray(actions, dtype=np.int64)
-        return self._bits[actions.reshape(b)] if joint else actions.reshape(b, j)
+        return hold_max_green(sig, self._bits[actions.reshape(b)] if joint else actions.reshape(b, j), self.max_green)

@@ -81,8 +81,10 @@ def env_kwargs(cfg: RunConfig, level: str, decision_interval: float | None = Non
 
 def train_env_kwargs(cfg: RunConfig, level: str) -> dict[str, Any]:
     """:func:`env_kwargs` of a training env: its episodes end with ``cfg.train_clearance_s`` of
-    clearance (an evaluation plays its clearance itself, :func:`arz_rl.evaluate.play`)."""
-    return {**env_kwargs(cfg, level), "clearance_s": cfg.train_clearance_s}
+    clearance (an evaluation plays its clearance itself, :func:`arz_rl.evaluate.play`), and its
+    signals hold a green at most ``cfg.agent_max_green_s`` (an agent's controller applies the same
+    rule when it plays)."""
+    return {**env_kwargs(cfg, level), "clearance_s": cfg.train_clearance_s, "max_green": cfg.agent_max_green_s}
 
 
 class Player:

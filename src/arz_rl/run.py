@@ -71,7 +71,8 @@ def evaluate_level(cfg: RunConfig, level: str, agents: dict[str, dict[str, Any]]
         for k, (seed, record) in enumerate(seeds.items()):
             progress.update(played, controller=name, seed=int(seed))
             agent = AgentController(name, load_policy(out, record, device), shared=record.get("policy") == "shared",
-                                    decision_interval=record["environment"]["decision_interval"])
+                                    decision_interval=record["environment"]["decision_interval"],
+                                    max_green=record["environment"].get("max_green", 0.0))
             episodes, trace = player.play(agent, test, record_first=k == 0)
             save(name, trace)
             per_seed[seed] = {"episodes": episodes, "mean": mean_metrics(episodes)}

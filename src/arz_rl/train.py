@@ -146,13 +146,14 @@ class ValidationScore:
         self.draws = seed_sets(cfg).validation
         self.algo = algo
         self.shared = is_shared(cfg, algo)
+        self.max_green = cfg.agent_max_green_s
         self.history: list[dict[str, float]] = []
         self.started = time.perf_counter()
         self.spent_s = 0.0  #: seconds spent scoring (not training)
 
     def __call__(self, model, timesteps: int) -> float:
         t0 = time.perf_counter()
-        agent = AgentController(self.algo, model, shared=self.shared)
+        agent = AgentController(self.algo, model, shared=self.shared, max_green=self.max_green)
         episodes, _ = self.player.play(agent, self.draws)
         score = float(np.mean([ep[PRIMARY_METRIC] for ep in episodes]))
         self.spent_s += time.perf_counter() - t0
@@ -454,7 +455,7 @@ def train_agent(cfg: RunConfig, algo: str, seed: int, level: str, out: Path, dev
         "simulator": simulator,
         "policy": "shared" if shared else "flat", "masked": algo == "ppo",
         "environment": {k: kwargs[k] for k in ("decision_interval", "reward", "switch_penalty", "neighbour_weight",
-                                                "observation", "clearance_s")},
+                                                "observation", "clearance_s", "max_green")},
         "warm_start": warm_start,
         # corridor decisions (a shared policy's SB3 steps are junction decisions: per_step of them each)
         "timesteps": int(model.num_timesteps // per_step), "sb3_timesteps": int(model.num_timesteps),

@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 
 from .baselines import Controller
-from .core import feasible_phases
 from .env import SignalCorridorEnv
 
 
@@ -95,7 +94,7 @@ def demonstrations(env: SignalCorridorEnv, teacher: dict[str, Any], episodes: in
         controller.reset(core, [seed])
         rewards = []
         for k in range(core.n_decisions):
-            feasible = feasible_phases(core.sim.sig, core.sim.net.junc_times)[0]
+            feasible = core.feasible()[0]
             if k % every == 0:
                 request = controller.decide(core)[0]
             label = np.where(feasible.all(axis=1), request, feasible.argmax(axis=1))
