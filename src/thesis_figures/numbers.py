@@ -172,6 +172,12 @@ def collect(run_dir: str | Path) -> dict[str, dict[str, Any]]:
         f"The agents train on episodes that end with {train_clearance:g}\\,s of the same clearance, so that "
         "they learn to empty the corridor the metric counts." if train_clearance else
         "The agents train on episodes that end with the demand period: they never see the clearance.")
+    max_green = ev["parameters"].get("agent_max_green_s", 0.0)
+    put("AgentMaxGreen", max_green, f"{max_green:g}")
+    put("AgentMaxGreenSentence", None,
+        f"The green of an agent ends after at most {max_green:g}\\,s, whatever it asks, as the maximum "
+        "green of an actuated controller does." if max_green else
+        "An agent may hold a green for as long as it asks.")
     for level in [*levels, "Headline"]:
         data = ev["levels"][ev["headline_level"] if level == "Headline" else level]
         for base, tuned in data["tuned"].items():
