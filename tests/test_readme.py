@@ -12,6 +12,8 @@ import pytest
 import yaml
 from workflow_helpers import REPO, TINY, make_repo
 
+from arz_rl.config import build_config
+
 
 def readme_commands() -> list[str]:
     """The commands of every ```bash block, without comments, in the README's order."""
@@ -46,6 +48,8 @@ def test_every_readme_yaml_block_parses():
         except yaml.YAMLError as exc:
             pytest.fail(f"README yaml block {path or block[:60]!r} is not valid YAML: {exc}")
         assert isinstance(data, dict), path
+        if "mode" in data:  # a file of run parameters (python -m arz_rl.run --config): a valid run
+            build_config(data["mode"], {k: v for k, v in data.items() if k != "mode"})
 
 
 def test_the_readme_opens_with_the_two_set_up_commands():
