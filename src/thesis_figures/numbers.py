@@ -166,18 +166,20 @@ def collect(run_dir: str | Path) -> dict[str, dict[str, Any]]:
             if primary["diff_mean"] > 0 else "equal to")
     cap = ev["parameters"].get("clearance_cap_s", 0.0)
     put("ClearanceCap", cap, f"{cap:g}")
-    train_clearance = ev["parameters"].get("train_clearance_s", 0.0)
-    put("TrainClearance", train_clearance, f"{train_clearance:g}")
-    put("TrainClearanceSentence", None,
-        f"The agents train on episodes that end with {train_clearance:g}\\,s of the same clearance, so that "
-        "they learn to empty the corridor the metric counts." if train_clearance else
-        "The agents train on episodes that end with the demand period: they never see the clearance.")
-    max_green = ev["parameters"].get("agent_max_green_s", 0.0)
-    put("AgentMaxGreen", max_green, f"{max_green:g}")
-    put("AgentMaxGreenSentence", None,
-        f"The green of an agent ends after at most {max_green:g}\\,s, whatever it asks, as the maximum "
-        "green of an actuated controller does." if max_green else
-        "An agent may hold a green for as long as it asks.")
+    # an agent's setting in s, and the sentence saying it: ``when_set`` with {s} the seconds, or ``unset`` (0)
+    for name, key, when_set, unset in (
+        ("TrainClearance", "train_clearance_s",
+         "The agents train on episodes that end with {s}\\,s of the same clearance, so that they learn to "
+         "empty the corridor the metric counts.",
+         "The agents train on episodes that end with the demand period: they never see the clearance."),
+        ("AgentMaxGreen", "agent_max_green_s",
+         "The green of an agent ends after at most {s}\\,s, whatever it asks, as the maximum green of an "
+         "actuated controller does.",
+         "An agent may hold a green for as long as it asks."),
+    ):
+        seconds = ev["parameters"].get(key, 0.0)
+        put(name, seconds, f"{seconds:g}")
+        put(f"{name}Sentence", None, when_set.format(s=f"{seconds:g}") if seconds else unset)
     for level in [*levels, "Headline"]:
         data = ev["levels"][ev["headline_level"] if level == "Headline" else level]
         for base, tuned in data["tuned"].items():
