@@ -110,6 +110,9 @@ def test_an_agents_maximum_green_is_the_same_rule_in_training_and_in_play():
     assert asked[0]["phase_switches"] > free[0]["phase_switches"] == 0.0
     with pytest.raises(ValueError, match="minimum green"):
         SignalCorridorEnv(max_green=5.0)
+    # refused by the run's config already, naming its field, before any kernel is launched
+    with pytest.raises(ValueError, match=r"agent_max_green_s=10.0: must exceed the minimum green \(10 s\)"):
+        build_config("quick", {"agent_max_green_s": 10.0})
 
 
 def test_a_sweep_plays_each_setting_as_that_setting_alone():

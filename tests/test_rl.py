@@ -315,3 +315,59 @@ def test_bench_gpu_runs_where_a_gpu_is(tmp_path):
     out = subprocess.run([sys.executable, "bench/bench_gpu.py", "--batches", "256,1024", "--seconds", "1"],
                          cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=900)
     assert out.returncode == 0 and "GPU:" in out.stdout, out.stdout + out.stderr
+
+
+def test_a_linear_learning_rate_falls_to_zero_over_the_budget_across_a_resume(tmp_path):
+    """``learning_rate_schedule: linear``: each update's rate is the configured one times the
+    fraction of the budget left, and an agent stopped at a deadline and resumed from its checkpoint
+    goes on along the same line instead of starting it again."""
+    from sb3_contrib import MaskablePPO
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    from arz_rl.protocol import env_kwargs
+    from arz_rl.train import hyperparameters
+
+    with pytest.raises(ValueError, match=r"ppo\.learning_rate_schedule='cosine': must be one of"):
+        build_config("quick", {"ppo": {"learning_rate_schedule": "cosine"}})
+    cfg = build_config("quick", {"ppo": {"n_steps": 8, "batch_size": 24, "n_epochs": 1,
+                                         "learning_rate": 1e-3, "learning_rate_schedule": "linear"},
+                                 "episode_length": 100.0})
+    rates: dict[int, float] = {}  # update number: the rate it was made at
+
+    class Rates(BaseCallback):
+        def __init__(self, stop_at: int | None = None):
+            super().__init__()
+            self.stop_at = stop_at
+
+        def _record(self) -> None:
+            if self.model._n_updates:
+                rates.setdefault(self.model._n_updates, self.model.policy.optimizer.param_groups[0]["lr"])
+
+        def _on_rollout_start(self) -> None:
+            self._record()
+
+        def _on_training_end(self) -> None:
+            self._record()
+
+        def _on_step(self) -> bool:  # a deadline in the middle of a rollout: back to its start
+            if self.stop_at is not None and self.model.num_timesteps > self.stop_at:
+                self.model.num_timesteps = self.stop_at
+                return False
+            return True
+
+    vec = SharedJunctionVecEnv(1, **env_kwargs(cfg, "near"))
+    rollout = 8 * vec.num_envs
+
+    def agent() -> MaskablePPO:
+        vec.seed(0)
+        return MaskablePPO("MlpPolicy", vec, seed=0, device="cpu", verbose=0, **hyperparameters(cfg, "ppo"))
+
+    agent().learn(4 * rollout, callback=Rates())
+    assert list(rates.values()) == pytest.approx([7.5e-4, 5e-4, 2.5e-4, 0.0])
+    rates.clear()
+    model = agent()
+    model.learn(4 * rollout, callback=Rates(stop_at=rollout))  # stopped after one update
+    model.save(tmp_path / "agent.zip")
+    model = MaskablePPO.load(tmp_path / "agent.zip", env=vec, device="cpu")
+    model.learn(3 * rollout, callback=Rates(), reset_num_timesteps=False)  # as train_agent resumes
+    assert list(rates.values()) == pytest.approx([7.5e-4, 5e-4, 2.5e-4, 0.0])

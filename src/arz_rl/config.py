@@ -59,7 +59,10 @@ def _layers(v: Any) -> bool:
 _LAYERS = (_layers, "a list of layer widths, e.g. [64, 64]")
 #: the hidden layers' activation (SB3's policy_kwargs.activation_fn)
 ACTIVATIONS = ("tanh", "relu")
+#: how the learning rate moves over an agent's budget: held, or falling linearly to 0 at its end
+LEARNING_RATE_SCHEDULES = ("constant", "linear")
 _COMMON = {"learning_rate": _number(0, lo_open=True), "batch_size": _number(2, integer=True),
+           "learning_rate_schedule": (lambda v: v in LEARNING_RATE_SCHEDULES, f"one of {LEARNING_RATE_SCHEDULES}"),
            "gamma": _number(0, 1, lo_open=True), "max_grad_norm": _number(0, lo_open=True), "net_arch": _LAYERS,
            "activation": (lambda v: v in ACTIVATIONS, f"one of {ACTIVATIONS}")}
 #: what stable-baselines3 accepts for each hyperparameter this project passes on, checked before a
@@ -231,6 +234,13 @@ class RunConfig:
             raise ValueError(f"train_clearance_s={self.train_clearance_s}: must be >= 0 s (0: none in training)")
         if self.agent_max_green_s < 0:
             raise ValueError(f"agent_max_green_s={self.agent_max_green_s}: must be >= 0 s (0: none)")
+        if self.agent_max_green_s:
+            from .sim.network import make_scenario
+
+            min_green = make_scenario(self.scenario).min_green
+            if self.agent_max_green_s <= min_green:
+                raise ValueError(f"agent_max_green_s={self.agent_max_green_s}: must exceed the minimum green "
+                                 f"({min_green:g} s) or be 0 (none)")
         if self.clearance_cap_s < 0:
             raise ValueError(f"clearance_cap_s={self.clearance_cap_s}: must be >= 0 s (0: no clearance)")
         from .env import OBSERVATIONS, REWARDS

@@ -61,13 +61,19 @@ def is_shared(cfg: RunConfig, algo: str) -> bool:
 
 def hyperparameters(cfg: RunConfig, algo: str) -> dict[str, Any]:
     """Constructor kwargs of ``algo`` from the config (``net_arch`` and ``activation`` go to
-    policy_kwargs).  Adam runs fused (one kernel for every parameter instead of a loop over them:
-    a minibatch's optimiser step costs a third of SB3's default on a CPU, bench/README.md)."""
+    policy_kwargs; ``learning_rate_schedule: linear`` makes ``learning_rate`` SB3's schedule from
+    it to 0).  Adam runs fused (one kernel for every parameter instead of a loop over them: a
+    minibatch's optimiser step costs a third of SB3's default on a CPU, bench/README.md)."""
     import torch as th
+    from stable_baselines3.common.utils import LinearSchedule
 
     hp = dict(getattr(cfg, algo))
     net_arch = hp.pop("net_arch", [64, 64])
     activation = hp.pop("activation", "tanh")
+    if hp.pop("learning_rate_schedule", "constant") == "linear":
+        # SB3 calls it with the fraction of the budget left (1 -> 0; a resumed agent's counts the
+        # whole budget): the rate reaches 0 at the last update
+        hp["learning_rate"] = LinearSchedule(float(hp["learning_rate"]), 0.0, 1.0)
     hp["policy_kwargs"] = {"net_arch": list(net_arch),
                            "activation_fn": {"tanh": th.nn.Tanh, "relu": th.nn.ReLU}[activation],
                            # SB3 gives Adam eps 1e-5 unless optimizer_kwargs are set: keep it
