@@ -371,3 +371,26 @@ def test_a_linear_learning_rate_falls_to_zero_over_the_budget_across_a_resume(tm
     model = MaskablePPO.load(tmp_path / "agent.zip", env=vec, device="cpu")
     model.learn(3 * rollout, callback=Rates(), reset_num_timesteps=False)  # as train_agent resumes
     assert list(rates.values()) == pytest.approx([7.5e-4, 5e-4, 2.5e-4, 0.0])
+
+
+def test_the_global_gradient_clip_is_set_by_the_critic_on_unscaled_delays():
+    """Why ``max_grad_norm`` matters here: on the delay reward the critic's gradient dwarfs the
+    actor's, so SB3's default clip (0.5) shrinks the actor's gradient by the critic's norm."""
+    from sb3_contrib import MaskablePPO
+
+    from arz_rl.diagnose import gradient_split
+    from arz_rl.protocol import env_kwargs
+    from arz_rl.train import hyperparameters
+
+    cfg = build_config("quick", {"ppo": {"n_steps": 32, "batch_size": 32, "n_epochs": 1}, "episode_length": 300.0})
+    vec = SharedJunctionVecEnv(2, **env_kwargs(cfg, "over"))
+    splits = {}
+    for limit in (0.5, 1e4):
+        vec.seed(0)
+        model = MaskablePPO("MlpPolicy", vec, seed=0, device="cpu", **hyperparameters(cfg, "ppo"))
+        model.max_grad_norm = limit
+        splits[limit] = gradient_split(model, max_minibatches=4)
+        assert splits[limit]["minibatches"] == 4
+    clipped, free = splits[0.5], splits[1e4]
+    assert clipped["critic_norm"] > 20 * clipped["actor_norm"] and clipped["clip_scale"] < 0.1
+    assert free["clip_scale"] == 1.0 and free["actor_norm"] == pytest.approx(clipped["actor_norm"])
