@@ -394,3 +394,15 @@ def test_the_global_gradient_clip_is_set_by_the_critic_on_unscaled_delays():
     clipped, free = splits[0.5], splits[1e4]
     assert clipped["critic_norm"] > 20 * clipped["actor_norm"] and clipped["clip_scale"] < 0.1
     assert free["clip_scale"] == 1.0 and free["actor_norm"] == pytest.approx(clipped["actor_norm"])
+
+
+def test_bench_gradients_prints_the_clip_scale_of_a_fresh_full_mode_agent():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "bench/bench_gradients.py", "--max-grad-norm", "0.5", "10000"],
+                         cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stdout + out.stderr
+    rows = [line.split() for line in out.stdout.splitlines() if line.startswith("fresh full-mode agent")]
+    scales = {float(row[3]): float(row[6]) for row in rows}  # max_grad_norm: clip scale
+    assert scales[10000.0] == 1.0 and scales[0.5] < 0.01, out.stdout
